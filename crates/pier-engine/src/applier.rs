@@ -1,0 +1,224 @@
+//! The applier: one thread per table that reads the operation log in order and applies each
+//! operation to the document store and the index, then commits on a short timer.
+//!
+//! Exactly-once after a crash: the index commit records the log position it covers; on start the
+//! applier replays from there. Re-applying is harmless because the document store compares
+//! versions (an operation not newer than the stored state changes nothing) and the index entry of a
+//! key is always rewritten from the store's state, and outcome records are keyed by log position.
+
+use crate::Shared;
+use crate::docstore::{StoredDoc, Version};
+use crate::entry::LogEntry;
+use crate::outcomes::{DocFailure, RequestOutcome};
+use crate::table::Table;
+use pier_model::{Cmd, Code, normalize_fields, parse_push_body};
+use serde_json::Map;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Most log bytes read per step; bounds the applier's memory.
+const READ_BATCH_BYTES: usize = 8 * 1024 * 1024;
+/// Pause before retrying after a storage error.
+const ERROR_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Starts the applier thread of `table`.
+pub(crate) fn spawn(shared: Arc<Shared>, table: Arc<Table>) -> std::io::Result<()> {
+    let t = table.clone();
+    let handle = std::thread::Builder::new()
+        .name(format!("applier-{}-{}", table.app_name, table.schema.name))
+        .spawn(move || run(&shared, &t))?;
+    *table.applier_thread.lock() = Some(handle.thread().clone());
+    *table.applier.lock() = Some(handle);
+    Ok(())
+}
+
+fn run(shared: &Shared, table: &Table) {
+    loop {
+        match apply_until_stopped(shared, table) {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::error!(app = %table.app_name, table = %table.schema.name, error = %e, "applier failed; retrying");
+                *table.failure.lock() = Some(e.to_string());
+                std::thread::sleep(ERROR_BACKOFF);
+                if table.stop.load(Ordering::Acquire) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn apply_until_stopped(shared: &Shared, table: &Table) -> anyhow::Result<()> {
+    let start = table.committed_seq() + 1;
+    let replay_until = table.log.last_seq();
+    let mut reader = table.log.reader(start)?;
+    let mut applied = table.committed_seq();
+    let mut last_commit = Instant::now();
+    if replay_until < start {
+        table.replayed.store(true, Ordering::Release);
+    }
+    loop {
+        let records = reader.next_batch(READ_BATCH_BYTES)?;
+        for record in &records {
+            let replaying = record.seq <= replay_until;
+            apply_record(shared, table, record.seq, &record.payload, replaying)?;
+            applied = record.seq;
+            table.applied_seq.store(applied, Ordering::Release);
+        }
+        *table.failure.lock() = None;
+        let stopping = table.stop.load(Ordering::Acquire);
+        let caught_up = records.is_empty();
+        if applied > table.committed_seq()
+            && (stopping && caught_up || last_commit.elapsed() >= shared.config.commit_interval)
+        {
+            commit(shared, table, applied)?;
+            last_commit = Instant::now();
+        }
+        if applied >= replay_until
+            && !table.replayed.load(Ordering::Relaxed)
+            && table.committed_seq() >= replay_until
+        {
+            table.replayed.store(true, Ordering::Release);
+        }
+        if caught_up {
+            if stopping && applied == table.committed_seq() {
+                return Ok(());
+            }
+            let wait = shared
+                .config
+                .commit_interval
+                .saturating_sub(last_commit.elapsed());
+            std::thread::park_timeout(if applied > table.committed_seq() {
+                wait
+            } else {
+                shared.config.commit_interval
+            });
+        }
+    }
+}
+
+/// Makes the store and index durable through `applied`, publishes it, and frees covered log.
+fn commit(shared: &Shared, table: &Table, applied: u64) -> anyhow::Result<()> {
+    let started = Instant::now();
+    // The store first: the index checkpoint must never cover store writes that could be lost.
+    shared.db.persist(fjall::PersistMode::SyncData)?;
+    table.index.commit(applied)?;
+    table.committed.send_replace(applied);
+    table.log.truncate_through(applied)?;
+    tracing::debug!(app = %table.app_name, table = %table.schema.name, seq = applied, ms = started.elapsed().as_millis() as u64, "committed");
+    Ok(())
+}
+
+fn apply_record(
+    shared: &Shared,
+    table: &Table,
+    seq: u64,
+    payload: &[u8],
+    replaying: bool,
+) -> anyhow::Result<()> {
+    let Some(entry) = LogEntry::decode(payload) else {
+        anyhow::bail!("log record {seq} is not a pier log entry (written by a newer version?)");
+    };
+    let mut outcome = RequestOutcome {
+        request_id: entry.request_id.to_string(),
+        app: table.app_name.clone(),
+        table: table.schema.name.clone(),
+        seq,
+        received_ms: entry.received_ms,
+        documents: 0,
+        failed: Vec::new(),
+    };
+    let failure = |index: u32, pk: &str, code: Code, message: String| DocFailure {
+        time_ms: entry.received_ms,
+        app: table.app_name.clone(),
+        table: table.schema.name.clone(),
+        request_id: entry.request_id.to_string(),
+        index,
+        pk: pk.to_string(),
+        code: code.0,
+        message,
+    };
+    match parse_push_body(entry.body, &table.schema, table.app_type) {
+        Err(e) => outcome.failed.push(failure(
+            0,
+            "",
+            Code::P_INTERNAL,
+            format!("batch no longer valid: {e}"),
+        )),
+        Ok(ops) => {
+            outcome.documents = ops.len() as u32;
+            for (i, op) in ops.into_iter().enumerate() {
+                let version = Version {
+                    timestamp: op.timestamp.unwrap_or(entry.received_ms as i64),
+                    seq,
+                    index: i as u32,
+                };
+                if let Err(e) = apply_op(
+                    shared, table, op.cmd, &op.pk, &op.fields, version, replaying,
+                )? {
+                    outcome
+                        .failed
+                        .push(failure(i as u32, &op.pk, e.code, e.message));
+                }
+            }
+        }
+    }
+    shared.outcomes.record(table.app_id, &outcome)?;
+    table
+        .unapplied_bytes
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+            Some(b.saturating_sub(entry.body.len() as u64))
+        })
+        .ok();
+    shared.pending.lock().remove(entry.request_id);
+    Ok(())
+}
+
+/// Applies one operation; the inner error is a per-document processing failure.
+fn apply_op(
+    shared: &Shared,
+    table: &Table,
+    cmd: Cmd,
+    pk: &str,
+    fields: &Map<String, serde_json::Value>,
+    version: Version,
+    replaying: bool,
+) -> anyhow::Result<Result<(), pier_model::DocError>> {
+    let current = shared.docs.get(table.id, pk)?;
+    if let Some(cur) = current.as_ref().filter(|c| c.version >= version) {
+        // Already applied (replay) or superseded by a newer operation. On replay the index may
+        // predate the store, so rewrite the key's entry from the store.
+        if replaying {
+            index_state(table, pk, cur)?;
+        }
+        return Ok(Ok(()));
+    }
+    let doc = match cmd {
+        Cmd::Delete => None,
+        Cmd::Add | Cmd::Update => {
+            let normalized = match normalize_fields(fields, &table.schema) {
+                Ok(n) => n,
+                Err(e) => return Ok(Err(e)),
+            };
+            let mut doc = match (cmd, current.and_then(|c| c.doc)) {
+                (Cmd::Update, Some(base)) => base,
+                _ => Map::new(),
+            };
+            doc.extend(normalized);
+            Some(doc)
+        }
+    };
+    let state = StoredDoc { version, doc };
+    shared.docs.put(table.id, pk, &state)?;
+    index_state(table, pk, &state)?;
+    Ok(Ok(()))
+}
+
+fn index_state(table: &Table, pk: &str, state: &StoredDoc) -> anyhow::Result<()> {
+    match &state.doc {
+        Some(doc) => table.index.upsert(pk, doc)?,
+        None => table.index.delete(pk),
+    }
+    Ok(())
+}

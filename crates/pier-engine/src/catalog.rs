@@ -1,0 +1,295 @@
+//! The catalog: apps and their tables, persisted in the store's `apps` keyspace; opening an app
+//! opens each table's log and index and starts its applier.
+
+use crate::quota::Limiter;
+use crate::table::{Table, now_ms};
+use crate::{EngineConfig, EngineError, Shared, applier};
+use fjall::Keyspace;
+use pier_index::TableIndex;
+use pier_model::{AppType, Schema};
+use pier_oplog::{Log, LogOptions};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+const NEXT_ID_KEY: &str = "next_id";
+const APP_PREFIX: &str = "app/";
+
+/// An app's push quota (None = unlimited).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct AppQuota {
+    /// Pushes per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_requests_per_sec: Option<f64>,
+    /// Pushed body bytes per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_bytes_per_sec: Option<f64>,
+}
+
+impl std::fmt::Display for AppQuota {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self
+            .push_requests_per_sec
+            .map_or("unlimited".to_string(), |r| format!("{r} requests/s"));
+        let b = self
+            .push_bytes_per_sec
+            .map_or("unlimited".to_string(), |b| format!("{b} bytes/s"));
+        write!(f, "{r}, {b}")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct TableRecord {
+    name: String,
+    id: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AppRecord {
+    id: u64,
+    name: String,
+    app_type: AppType,
+    schema: Schema,
+    quota: AppQuota,
+    created_at_ms: u64,
+    tables: Vec<TableRecord>,
+}
+
+/// An open app.
+pub struct App {
+    /// Unique id (never reused, so a re-created app starts clean).
+    pub id: u64,
+    /// Name.
+    pub name: String,
+    /// Standard or advanced.
+    pub app_type: AppType,
+    /// Schema.
+    pub schema: Schema,
+    /// Push quota.
+    pub quota: AppQuota,
+    /// Creation time.
+    pub created_at_ms: u64,
+    /// Tables by name.
+    pub tables: BTreeMap<String, Arc<Table>>,
+    pub(crate) limiter: Limiter,
+}
+
+/// What the admin API shows of a table.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableInfo {
+    /// Name.
+    pub name: String,
+    /// Whether it is the app's primary table.
+    pub primary: bool,
+    /// Documents visible to readers.
+    pub documents: u64,
+    /// Batches received and not yet applied.
+    pub lag_batches: u64,
+    /// Bytes received and not yet applied.
+    pub unapplied_bytes: u64,
+    /// Log position visible to readers.
+    pub committed_seq: u64,
+    /// Bytes of operation log on disk.
+    pub log_bytes: u64,
+    /// The applier's current error, if it is failing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+/// What the admin API shows of an app.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppInfo {
+    /// Id.
+    pub id: u64,
+    /// Name.
+    pub name: String,
+    /// "standard" or "advanced".
+    #[serde(rename = "type")]
+    pub app_type: AppType,
+    /// Creation time, ms since the epoch.
+    pub created_at_ms: u64,
+    /// Push quota.
+    pub quota: AppQuota,
+    /// Tables.
+    pub tables: Vec<TableInfo>,
+    /// The schema in the cloud's JSON shape.
+    pub schema: serde_json::Value,
+}
+
+impl App {
+    /// The admin view of the app.
+    pub fn info(&self) -> AppInfo {
+        AppInfo {
+            id: self.id,
+            name: self.name.clone(),
+            app_type: self.app_type,
+            created_at_ms: self.created_at_ms,
+            quota: self.quota,
+            schema: self.schema.to_json(),
+            tables: self
+                .tables
+                .values()
+                .map(|t| TableInfo {
+                    name: t.schema.name.clone(),
+                    primary: t.schema.primary_table,
+                    documents: t.index.num_docs(),
+                    lag_batches: t.lag_batches(),
+                    unapplied_bytes: t.unapplied_bytes(),
+                    committed_seq: t.committed_seq(),
+                    log_bytes: t.log.disk_bytes(),
+                    failure: t.failure(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Stops every applier after a final commit, and waits for them.
+    pub(crate) fn stop_appliers(&self) {
+        for t in self.tables.values() {
+            t.stop.store(true, Ordering::Release);
+            t.wake_applier();
+        }
+        for t in self.tables.values() {
+            if let Some(h) = t.applier.lock().take() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+/// Where an app's files live.
+pub(crate) fn app_dir(config: &EngineConfig, app_id: u64) -> PathBuf {
+    config.data_dir.join("apps").join(app_id.to_string())
+}
+
+/// Opens an app's tables and starts their appliers.
+pub(crate) fn open_app(shared: &Arc<Shared>, r: AppRecord) -> Result<App, EngineError> {
+    let mut tables = BTreeMap::new();
+    for tr in &r.tables {
+        let schema = r.schema.table(&tr.name).cloned().ok_or_else(|| {
+            EngineError::Storage(format!(
+                "catalog names table '{}' missing from app '{}'",
+                tr.name, r.name
+            ))
+        })?;
+        let dir = app_dir(&shared.config, r.id).join(tr.id.to_string());
+        let log = Log::open(
+            &dir.join("log"),
+            LogOptions {
+                segment_bytes: shared.config.log_segment_bytes,
+            },
+        )
+        .map_err(|e| EngineError::Storage(e.to_string()))?;
+        let (search, filters) = pier_model::schema::table_indexes(&r.schema, &tr.name);
+        let index = TableIndex::open(&dir.join("index"), &search, &filters)
+            .map_err(|e| EngineError::Storage(e.to_string()))?;
+        let checkpoint = index
+            .checkpoint()
+            .map_err(|e| EngineError::Storage(e.to_string()))?;
+        let table = Arc::new(Table::new(
+            tr.id,
+            (r.id, &r.name, r.app_type),
+            schema,
+            log,
+            index,
+            checkpoint,
+        ));
+        table
+            .restore_clock()
+            .map_err(|e| EngineError::Storage(e.to_string()))?;
+        applier::spawn(shared.clone(), table.clone())?;
+        tables.insert(tr.name.clone(), table);
+    }
+    Ok(App {
+        limiter: Limiter::new(r.quota.push_requests_per_sec, r.quota.push_bytes_per_sec),
+        id: r.id,
+        name: r.name,
+        app_type: r.app_type,
+        schema: r.schema,
+        quota: r.quota,
+        created_at_ms: r.created_at_ms,
+        tables,
+    })
+}
+
+/// The persisted catalog.
+pub(crate) struct Catalog {
+    db: fjall::Database,
+    apps: Keyspace,
+}
+
+impl Catalog {
+    pub fn new(db: fjall::Database, apps: Keyspace) -> Catalog {
+        Catalog { db, apps }
+    }
+
+    pub fn load(&self) -> Result<Vec<AppRecord>, EngineError> {
+        let mut out = Vec::new();
+        for kv in self.apps.prefix(APP_PREFIX) {
+            let v = kv.value()?;
+            out.push(
+                serde_json::from_slice(&v)
+                    .map_err(|e| EngineError::Storage(format!("damaged catalog entry: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn next_id(&self) -> Result<u64, EngineError> {
+        let id = self
+            .apps
+            .get(NEXT_ID_KEY)?
+            .map(|v| u64::from_be_bytes(v[..8].try_into().unwrap_or([0; 8])))
+            .unwrap_or(1);
+        self.apps.insert(NEXT_ID_KEY, (id + 1).to_be_bytes())?;
+        Ok(id)
+    }
+
+    /// Records a new app (durably, before it is used).
+    pub fn create(
+        &self,
+        name: &str,
+        app_type: AppType,
+        schema: Schema,
+        quota: AppQuota,
+    ) -> Result<AppRecord, EngineError> {
+        let id = self.next_id()?;
+        let tables = schema
+            .tables
+            .iter()
+            .map(|t| {
+                self.next_id().map(|id| TableRecord {
+                    name: t.name.clone(),
+                    id,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let record = AppRecord {
+            id,
+            name: name.to_string(),
+            app_type,
+            schema,
+            quota,
+            created_at_ms: now_ms(),
+            tables,
+        };
+        self.apps.insert(
+            format!("{APP_PREFIX}{name}"),
+            serde_json::to_vec(&record).expect("plain struct"),
+        )?;
+        self.persist()?;
+        Ok(record)
+    }
+
+    pub fn delete(&self, name: &str) -> Result<(), EngineError> {
+        self.apps.remove(format!("{APP_PREFIX}{name}"))?;
+        self.persist()
+    }
+
+    fn persist(&self) -> Result<(), EngineError> {
+        // Catalog changes are rare: make each one durable on its own.
+        Ok(self.db.persist(fjall::PersistMode::SyncAll)?)
+    }
+}

@@ -1,0 +1,394 @@
+//! pier's engine: the catalog of apps and tables, access keys, the durable push path, the
+//! appliers that turn the operation log into documents and indexes, and processing outcomes.
+//!
+//! It knows nothing about HTTP: dialects call [`Engine::push`] with a table and a body and get a
+//! receipt (durable) or a rejection (a code and a message).
+
+mod applier;
+mod catalog;
+pub mod docstore;
+mod entry;
+pub mod keys;
+pub mod outcomes;
+mod quota;
+mod table;
+
+pub use catalog::{App, AppInfo, AppQuota};
+pub use keys::{AccessKey, KeyStore};
+pub use outcomes::{DocFailure, ErrorFilter, RequestOutcome};
+pub use table::{Table, now_ms};
+
+use docstore::DocStore;
+use outcomes::Outcomes;
+use parking_lot::{Mutex, RwLock};
+use pier_model::{Code, parse_push_body};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Engine settings (the `[engine]` part of pier's configuration).
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where everything lives.
+    pub data_dir: PathBuf,
+    /// How often appliers commit (make applied operations durable and visible).
+    pub commit_interval: Duration,
+    /// Per table: pushed bytes not yet applied beyond which pushes get 3007 (retry later).
+    pub max_unapplied_bytes: u64,
+    /// Size of one operation-log segment file.
+    pub log_segment_bytes: u64,
+}
+
+impl EngineConfig {
+    /// Defaults for a data dir.
+    pub fn new(data_dir: impl Into<PathBuf>) -> EngineConfig {
+        EngineConfig {
+            data_dir: data_dir.into(),
+            commit_interval: Duration::from_millis(200),
+            max_unapplied_bytes: 256 * 1024 * 1024,
+            log_segment_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Errors of the admin operations.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The app name is taken.
+    #[error("app '{0}' already exists")]
+    AppExists(String),
+    /// No such app.
+    #[error("app '{0}' does not exist")]
+    AppNotFound(String),
+    /// The request is invalid; the message says why.
+    #[error("{0}")]
+    Invalid(String),
+    /// Storage failed.
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+impl From<fjall::Error> for EngineError {
+    fn from(e: fjall::Error) -> Self {
+        EngineError::Storage(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for EngineError {
+    fn from(e: std::io::Error) -> Self {
+        EngineError::Storage(e.to_string())
+    }
+}
+
+/// A push refused before it was made durable: nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The V3 code.
+    pub code: Code,
+    /// What to fix.
+    pub message: String,
+    /// For retryable rejections: seconds to wait before retrying.
+    pub retry_after_secs: Option<u32>,
+}
+
+impl std::fmt::Debug for Receipt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receipt")
+            .field("request_id", &self.request_id)
+            .field("seq", &self.seq)
+            .finish()
+    }
+}
+
+impl Rejection {
+    fn new(code: Code, message: impl Into<String>) -> Rejection {
+        Rejection {
+            code,
+            message: message.into(),
+            retry_after_secs: None,
+        }
+    }
+}
+
+/// A durable push.
+#[derive(Clone)]
+pub struct Receipt {
+    /// The id to report to the client.
+    pub request_id: String,
+    /// Its log sequence in the table's log.
+    pub seq: u64,
+    /// The table it went to.
+    pub table: Arc<Table>,
+}
+
+/// Where a request is in processing.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RequestStatus {
+    /// Durable, waiting to be applied.
+    Received {
+        /// App name.
+        app: String,
+        /// Table name.
+        table: String,
+    },
+    /// Applied; becomes searchable at the next commit.
+    Applied(RequestOutcome),
+    /// Applied and visible to readers.
+    Processed(RequestOutcome),
+}
+
+/// State shared by the engine and its appliers.
+pub(crate) struct Shared {
+    pub config: EngineConfig,
+    pub db: fjall::Database,
+    pub docs: DocStore,
+    pub outcomes: Outcomes,
+    /// Requests acknowledged and not yet applied (by id).
+    pub pending: Mutex<HashMap<String, (String, String)>>,
+}
+
+/// The engine of one data dir.
+pub struct Engine {
+    shared: Arc<Shared>,
+    keys: KeyStore,
+    catalog: catalog::Catalog,
+    apps: RwLock<BTreeMap<String, Arc<App>>>,
+    request_counter: AtomicU64,
+}
+
+impl Engine {
+    /// Opens the data dir, recovering every table: appliers replay the log from their last
+    /// checkpoint in the background (see [`Engine::is_ready`]).
+    pub fn open(config: EngineConfig) -> Result<Engine, EngineError> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let db = fjall::Database::builder(config.data_dir.join("store"))
+            .manual_journal_persist(true)
+            .open()
+            .map_err(|e| match e {
+                fjall::Error::Locked => EngineError::Storage(format!(
+                    "the data dir {} is in use by another pier process; stop it or use another --data-dir",
+                    config.data_dir.display()
+                )),
+                e => e.into(),
+            })?;
+        let ks = |name: &str| db.keyspace(name, fjall::KeyspaceCreateOptions::default);
+        let docs = DocStore::new(ks("docs")?);
+        let outcomes = Outcomes::new(ks("requests")?, ks("errors")?);
+        let catalog = catalog::Catalog::new(db.clone(), ks("apps")?);
+        let keys = KeyStore::open(&config.data_dir)?;
+        let shared = Arc::new(Shared {
+            config,
+            db,
+            docs,
+            outcomes,
+            pending: Mutex::new(HashMap::new()),
+        });
+        let engine = Engine {
+            catalog,
+            keys,
+            apps: RwLock::new(BTreeMap::new()),
+            request_counter: AtomicU64::new(rand::random::<u64>() % 10_000_000_000),
+            shared,
+        };
+        for record in engine.catalog.load()? {
+            let app = catalog::open_app(&engine.shared, record)?;
+            engine.apps.write().insert(app.name.clone(), Arc::new(app));
+        }
+        Ok(engine)
+    }
+
+    /// The access keys.
+    pub fn keys(&self) -> &KeyStore {
+        &self.keys
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.shared.config
+    }
+
+    /// Whether every table has replayed its log (the server is ready to serve reads).
+    pub fn is_ready(&self) -> bool {
+        self.apps
+            .read()
+            .values()
+            .all(|a| a.tables.values().all(|t| t.is_replayed()))
+    }
+
+    /// Creates an app from the cloud's schema JSON.
+    pub fn create_app(
+        &self,
+        name: &str,
+        app_type: pier_model::AppType,
+        schema: &serde_json::Value,
+        quota: AppQuota,
+    ) -> Result<AppInfo, EngineError> {
+        pier_model::schema::validate_name("app", name).map_err(|e| EngineError::Invalid(e.0))?;
+        let schema = pier_model::Schema::from_json(schema)
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let mut apps = self.apps.write();
+        if apps.contains_key(name) {
+            return Err(EngineError::AppExists(name.to_string()));
+        }
+        let record = self.catalog.create(name, app_type, schema, quota)?;
+        let app = Arc::new(catalog::open_app(&self.shared, record)?);
+        apps.insert(name.to_string(), app.clone());
+        Ok(app.info())
+    }
+
+    /// Every app.
+    pub fn list_apps(&self) -> Vec<AppInfo> {
+        self.apps.read().values().map(|a| a.info()).collect()
+    }
+
+    /// An app by name.
+    pub fn app(&self, name: &str) -> Option<Arc<App>> {
+        self.apps.read().get(name).cloned()
+    }
+
+    /// Deletes an app with its data. Pushes in flight to it fail or are discarded.
+    pub fn delete_app(&self, name: &str) -> Result<(), EngineError> {
+        let app = self
+            .apps
+            .write()
+            .remove(name)
+            .ok_or_else(|| EngineError::AppNotFound(name.to_string()))?;
+        app.stop_appliers();
+        self.catalog.delete(name)?;
+        for t in app.tables.values() {
+            self.shared.docs.drop_table(t.id)?;
+        }
+        self.shared.outcomes.drop_app(app.id)?;
+        self.shared.db.persist(fjall::PersistMode::SyncAll)?;
+        let dir = catalog::app_dir(&self.shared.config, app.id);
+        drop(app);
+        std::fs::remove_dir_all(dir).or_else(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    /// A 24-digit request id: 10 digits of epoch seconds, then a counter (spec §1.2).
+    pub fn new_request_id(&self) -> String {
+        let secs = now_ms() / 1000;
+        let n = self.request_counter.fetch_add(1, Ordering::Relaxed) % 100_000_000_000_000;
+        format!("{secs:010}{n:014}")
+    }
+
+    /// Validates a push and makes it durable. Blocking (fsync): call from a blocking context.
+    pub fn push(
+        &self,
+        app: &str,
+        table: &str,
+        body: &[u8],
+        request_id: String,
+    ) -> Result<Receipt, Rejection> {
+        let app = self.app(app).ok_or_else(|| {
+            Rejection::new(Code::APP_NOT_FOUND, format!("app '{app}' does not exist"))
+        })?;
+        let t = app.tables.get(table).cloned().ok_or_else(|| {
+            Rejection::new(
+                Code::TABLE_NOT_FOUND,
+                format!(
+                    "table '{table}' does not exist in app '{}' (tables: {})",
+                    app.name,
+                    app.tables.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?;
+        parse_push_body(body, &t.schema, app.app_type)
+            .map_err(|e| Rejection::new(e.code, e.message))?;
+        if t.unapplied_bytes() > self.shared.config.max_unapplied_bytes {
+            return Err(Rejection {
+                code: Code::TOO_FREQUENT,
+                message: format!(
+                    "table '{}' has {} MB pushed and not yet processed (limit {} MB): retry after a short wait",
+                    table,
+                    t.unapplied_bytes() >> 20,
+                    self.shared.config.max_unapplied_bytes >> 20
+                ),
+                retry_after_secs: Some(1),
+            });
+        }
+        if let Err(wait) = app.limiter.admit(body.len() as u64) {
+            return Err(Rejection {
+                code: Code::QUOTA_EXCEEDED,
+                message: format!(
+                    "push rate exceeds app quota ({}): retry after {wait} s, or push larger, fewer batches",
+                    app.quota
+                ),
+                retry_after_secs: Some(wait),
+            });
+        }
+        self.shared
+            .pending
+            .lock()
+            .insert(request_id.clone(), (app.name.clone(), table.to_string()));
+        match t.append_durably(&request_id, body) {
+            Ok(seq) => Ok(Receipt {
+                request_id,
+                seq,
+                table: t,
+            }),
+            Err(e) => {
+                self.shared.pending.lock().remove(&request_id);
+                tracing::error!(error = %e, app = %app.name, table, "append to the operation log failed");
+                Err(Rejection {
+                    code: Code::INTERNAL,
+                    message: format!("could not store the push durably ({e}); retry"),
+                    retry_after_secs: Some(1),
+                })
+            }
+        }
+    }
+
+    /// Where a request is in processing; None if pier does not know it.
+    pub fn request_status(&self, request_id: &str) -> Result<Option<RequestStatus>, EngineError> {
+        if let Some((app, table)) = self.shared.pending.lock().get(request_id).cloned() {
+            return Ok(Some(RequestStatus::Received { app, table }));
+        }
+        let Some(outcome) = self.shared.outcomes.request(request_id)? else {
+            return Ok(None);
+        };
+        let committed = self
+            .app(&outcome.app)
+            .and_then(|a| a.tables.get(&outcome.table).map(|t| t.committed_seq()))
+            .unwrap_or(u64::MAX);
+        Ok(Some(if outcome.seq <= committed {
+            RequestStatus::Processed(outcome)
+        } else {
+            RequestStatus::Applied(outcome)
+        }))
+    }
+
+    /// One page of an app's processing errors, newest first, and how many match.
+    pub fn errors(
+        &self,
+        app: &str,
+        filter: &ErrorFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<DocFailure>, usize), EngineError> {
+        let app = self
+            .app(app)
+            .ok_or_else(|| EngineError::AppNotFound(app.to_string()))?;
+        Ok(self.shared.outcomes.errors(app.id, filter, offset, limit)?)
+    }
+
+    /// Commits what every applier has applied and stops them. Pushes must have stopped first.
+    pub fn shutdown(&self) {
+        for app in self.apps.read().values() {
+            app.stop_appliers();
+        }
+        if let Err(e) = self.shared.db.persist(fjall::PersistMode::SyncAll) {
+            tracing::error!(error = %e, "final store persist failed; the log replays on next start");
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Processing outcomes: what happened to each request and each failed document, where users can
+//! see it. Keys are derived from the log position, so replaying a batch after a crash rewrites the
+//! same records instead of adding duplicates.
+
+use fjall::Keyspace;
+use serde::{Deserialize, Serialize};
+
+/// One document that could not be processed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DocFailure {
+    /// When the batch was received, ms since the epoch.
+    pub time_ms: u64,
+    /// App name.
+    pub app: String,
+    /// Table name.
+    pub table: String,
+    /// The push that carried the document.
+    pub request_id: String,
+    /// Position of the document in the push body.
+    pub index: u32,
+    /// Primary key.
+    pub pk: String,
+    /// The 7xxx code.
+    pub code: u32,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// What processing did with one push.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RequestOutcome {
+    /// The request id.
+    pub request_id: String,
+    /// App name.
+    pub app: String,
+    /// Table name.
+    pub table: String,
+    /// Log sequence of the batch in its table's log.
+    pub seq: u64,
+    /// Receive time, ms since the epoch.
+    pub received_ms: u64,
+    /// Documents in the push.
+    pub documents: u32,
+    /// Documents that failed, with their errors.
+    pub failed: Vec<DocFailure>,
+}
+
+/// The outcome store: requests by id, document errors by app, newest first.
+#[derive(Clone)]
+pub struct Outcomes {
+    requests: Keyspace,
+    errors: Keyspace,
+}
+
+fn error_key(app_id: u64, f: &DocFailure, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(28);
+    k.extend_from_slice(&app_id.to_be_bytes());
+    // Inverted time so a forward scan lists the newest first.
+    k.extend_from_slice(&(u64::MAX - f.time_ms).to_be_bytes());
+    k.extend_from_slice(&(u64::MAX - seq).to_be_bytes());
+    k.extend_from_slice(&f.index.to_be_bytes());
+    k
+}
+
+/// A filter for listing errors.
+#[derive(Debug, Default, Clone)]
+pub struct ErrorFilter {
+    /// Only this code.
+    pub code: Option<u32>,
+    /// Only this primary key.
+    pub pk: Option<String>,
+    /// Only this table.
+    pub table: Option<String>,
+}
+
+impl Outcomes {
+    /// Wraps the two keyspaces.
+    pub fn new(requests: Keyspace, errors: Keyspace) -> Outcomes {
+        Outcomes { requests, errors }
+    }
+
+    /// Records a processed request and its failed documents.
+    pub fn record(&self, app_id: u64, outcome: &RequestOutcome) -> fjall::Result<()> {
+        for f in &outcome.failed {
+            self.errors.insert(
+                error_key(app_id, f, outcome.seq),
+                serde_json::to_vec(f).expect("plain struct"),
+            )?;
+        }
+        self.requests.insert(
+            outcome.request_id.as_bytes(),
+            serde_json::to_vec(outcome).expect("plain struct"),
+        )
+    }
+
+    /// The outcome of a processed request.
+    pub fn request(&self, request_id: &str) -> fjall::Result<Option<RequestOutcome>> {
+        Ok(self
+            .requests
+            .get(request_id.as_bytes())?
+            .and_then(|v| serde_json::from_slice(&v).ok()))
+    }
+
+    /// One page of an app's errors, newest first, and the number of errors matching the filter.
+    pub fn errors(
+        &self,
+        app_id: u64,
+        filter: &ErrorFilter,
+        offset: usize,
+        limit: usize,
+    ) -> fjall::Result<(Vec<DocFailure>, usize)> {
+        let mut page = Vec::new();
+        let mut total = 0;
+        for kv in self.errors.prefix(app_id.to_be_bytes()) {
+            let Ok(f) = serde_json::from_slice::<DocFailure>(&kv.value()?) else {
+                continue;
+            };
+            let keep = filter.code.is_none_or(|c| c == f.code)
+                && filter.pk.as_ref().is_none_or(|p| *p == f.pk)
+                && filter.table.as_ref().is_none_or(|t| *t == f.table);
+            if keep {
+                if total >= offset && page.len() < limit {
+                    page.push(f);
+                }
+                total += 1;
+            }
+        }
+        Ok((page, total))
+    }
+
+    /// Removes an app's errors (its requests age out with the request records).
+    pub fn drop_app(&self, app_id: u64) -> fjall::Result<()> {
+        for kv in self.errors.prefix(app_id.to_be_bytes()) {
+            self.errors.remove(kv.key()?)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,180 @@
+//! Text analyzers for search indexes (spec §5): Chinese word segmentation, single-character CJK,
+//! English stemming and keyword; registered on each tantivy index under their schema names.
+
+use pier_model::Analyzer;
+use tantivy::tokenizer::{
+    Language, LowerCaser, RawTokenizer, SimpleTokenizer, Stemmer, TextAnalyzer, Token, TokenStream,
+    Tokenizer, TokenizerManager,
+};
+
+/// Longest token kept; longer ones are noise (URLs, base64) and bloat the term dictionary.
+const MAX_TOKEN_BYTES: usize = 100;
+
+/// A token stream over tokens computed up front.
+pub struct VecTokenStream {
+    tokens: Vec<Token>,
+    next: usize,
+}
+
+impl TokenStream for VecTokenStream {
+    fn advance(&mut self) -> bool {
+        self.next += 1;
+        self.next <= self.tokens.len()
+    }
+    fn token(&self) -> &Token {
+        &self.tokens[self.next - 1]
+    }
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.tokens[self.next - 1]
+    }
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
+}
+
+/// jieba in search mode (overlapping words, good for recall), without whitespace and punctuation tokens.
+#[derive(Clone, Default)]
+pub struct ChineseTokenizer(tantivy_jieba::JiebaTokenizer);
+
+impl Tokenizer for ChineseTokenizer {
+    type TokenStream<'a> = VecTokenStream;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
+        let mut inner = self.0.token_stream(text);
+        let mut tokens = Vec::new();
+        while inner.advance() {
+            let t = inner.token();
+            if t.text.chars().any(char::is_alphanumeric) {
+                let mut t = t.clone();
+                t.position = tokens.len();
+                tokens.push(t);
+            }
+        }
+        VecTokenStream { tokens, next: 0 }
+    }
+}
+
+/// One token per CJK character; runs of other letters and digits form one token each.
+#[derive(Clone, Default)]
+pub struct SingleCharTokenizer;
+
+impl Tokenizer for SingleCharTokenizer {
+    type TokenStream<'a> = VecTokenStream;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
+        let mut tokens: Vec<Token> = Vec::new();
+        let mut word_start: Option<usize> = None;
+        let push = |tokens: &mut Vec<Token>, from: usize, to: usize| {
+            tokens.push(Token {
+                offset_from: from,
+                offset_to: to,
+                position: tokens.len(),
+                text: text[from..to].to_string(),
+                position_length: 1,
+            });
+        };
+        for (i, c) in text.char_indices() {
+            let word_char = c.is_alphanumeric() && !is_cjk(c);
+            match (word_start, word_char) {
+                (None, true) => word_start = Some(i),
+                (Some(s), false) => {
+                    push(&mut tokens, s, i);
+                    word_start = None;
+                }
+                _ => {}
+            }
+            if is_cjk(c) {
+                push(&mut tokens, i, i + c.len_utf8());
+            }
+        }
+        if let Some(s) = word_start {
+            push(&mut tokens, s, text.len());
+        }
+        VecTokenStream { tokens, next: 0 }
+    }
+}
+
+/// The tantivy text analyzer for a schema analyzer.
+pub fn text_analyzer(analyzer: Analyzer) -> TextAnalyzer {
+    use tantivy::tokenizer::RemoveLongFilter;
+    match analyzer {
+        Analyzer::ChnStandard => TextAnalyzer::builder(ChineseTokenizer::default())
+            .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
+            .filter(LowerCaser)
+            .build(),
+        Analyzer::ChnSingle => TextAnalyzer::builder(SingleCharTokenizer)
+            .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
+            .filter(LowerCaser)
+            .build(),
+        Analyzer::EnStandard => TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
+            .filter(LowerCaser)
+            .filter(Stemmer::new(Language::English))
+            .build(),
+        Analyzer::Keyword => TextAnalyzer::from(RawTokenizer::default()),
+    }
+}
+
+/// Registers every analyzer under its canonical name.
+pub fn register_all(manager: &TokenizerManager) {
+    for a in [
+        Analyzer::ChnStandard,
+        Analyzer::ChnSingle,
+        Analyzer::EnStandard,
+        Analyzer::Keyword,
+    ] {
+        manager.register(a.name(), text_analyzer(a));
+    }
+}
+
+/// The tokens an analyzer makes of `text` (for tests and query analysis).
+pub fn tokens(analyzer: Analyzer, text: &str) -> Vec<String> {
+    let mut a = text_analyzer(analyzer);
+    let mut stream = a.token_stream(text);
+    let mut out = Vec::new();
+    while stream.advance() {
+        out.push(stream.token().text.clone());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chinese_words_in_search_mode() {
+        let t = tokens(Analyzer::ChnStandard, "我们在北京大学学习, Search ENGINES!");
+        for w in [
+            "我们",
+            "北京",
+            "大学",
+            "北京大学",
+            "学习",
+            "search",
+            "engines",
+        ] {
+            assert!(t.contains(&w.to_string()), "{w} missing from {t:?}");
+        }
+        assert!(!t.iter().any(|x| x.trim().is_empty() || x == ","));
+    }
+
+    #[test]
+    fn single_characters_and_words() {
+        assert_eq!(
+            tokens(Analyzer::ChnSingle, "北京abc 12大学"),
+            vec!["北", "京", "abc", "12", "大", "学"]
+        );
+    }
+
+    #[test]
+    fn english_is_stemmed_and_keyword_is_exact() {
+        assert_eq!(
+            tokens(Analyzer::EnStandard, "Running Searches"),
+            vec!["run", "search"]
+        );
+        assert_eq!(
+            tokens(Analyzer::Keyword, "Running Searches"),
+            vec!["Running Searches"]
+        );
+    }
+}

@@ -1,0 +1,307 @@
+//! Push operations: the `[{cmd, fields, timestamp?}, ...]` body of spec §1.1, parsed and checked.
+//!
+//! The checks here are the synchronous ones: a batch that fails any of them is refused whole and
+//! changes nothing. Field values are checked later, per document, while processing (see `value`).
+
+use crate::codes::Code;
+use crate::schema::{AppType, FieldType, TableSchema};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+/// Largest push body (spec §6: 2 MB per request).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// Most documents in one push (spec §6).
+pub const MAX_DOCS_PER_PUSH: usize = 1000;
+/// Largest single document, as JSON (spec §6: 1 MB).
+pub const MAX_DOC_BYTES: usize = 1024 * 1024;
+
+/// What a push element asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmd {
+    /// Full replace: absent fields become blank.
+    Add,
+    /// Merge into the stored document (advanced apps).
+    Update,
+    /// Remove by primary key; removing a missing key succeeds.
+    Delete,
+}
+
+/// One validated push element.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation {
+    /// The command (`upsert` is parsed as `Update`: merge, creating when missing).
+    pub cmd: Cmd,
+    /// Client timestamp in ms (advanced apps), ordering operations on the same key.
+    pub timestamp: Option<i64>,
+    /// The primary key, as a string.
+    pub pk: String,
+    /// The fields as sent (names not yet mapped to the schema).
+    pub fields: Map<String, Value>,
+}
+
+/// A synchronous push failure: the whole batch is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PushError {
+    /// V3 error code.
+    pub code: Code,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+fn fail<T>(code: Code, message: impl Into<String>) -> Result<T, PushError> {
+    Err(PushError {
+        code,
+        message: message.into(),
+    })
+}
+
+/// Renders a primary-key value as the string pier keys documents by, or None if it is unusable.
+pub fn pk_string(v: &Value, ty: FieldType) -> Option<String> {
+    let s = match v {
+        Value::String(s) => s.trim().to_string(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    match ty {
+        FieldType::Int => s.parse::<i64>().ok().map(|n| n.to_string()),
+        _ if s.is_empty() => None,
+        _ => Some(s),
+    }
+}
+
+/// Parses and checks a push body for `table` of an app of type `app_type`.
+pub fn parse_push_body(
+    body: &[u8],
+    table: &TableSchema,
+    app_type: AppType,
+) -> Result<Vec<Operation>, PushError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return fail(
+            Code::EMPTY_PUSH,
+            "the push body is empty: send a JSON array of {\"cmd\", \"fields\"} objects",
+        );
+    }
+    let elements: Vec<&RawValue> = match serde_json::from_slice(body) {
+        Ok(e) => e,
+        Err(e) => {
+            let what = if serde_json::from_slice::<Value>(body).is_ok() {
+                "the push body must be a JSON array of {\"cmd\", \"fields\"} objects".to_string()
+            } else {
+                format!(
+                    "the push body is not valid JSON ({e}); check for unescaped quotes or control characters"
+                )
+            };
+            return fail(Code::BAD_JSON, what);
+        }
+    };
+    if elements.is_empty() {
+        return fail(
+            Code::EMPTY_PUSH,
+            "the push array is empty: send at least one document",
+        );
+    }
+    if elements.len() > MAX_DOCS_PER_PUSH {
+        return fail(
+            Code::TOO_MANY_DOCS,
+            format!(
+                "the push has {} documents; the limit is {MAX_DOCS_PER_PUSH} per request: split it into smaller batches",
+                elements.len()
+            ),
+        );
+    }
+    let pk_field = table.primary_key();
+    let mut ops = Vec::with_capacity(elements.len());
+    for (i, raw) in elements.into_iter().enumerate() {
+        let len = raw.get().len();
+        if len > MAX_DOC_BYTES {
+            return fail(
+                Code::DOC_TOO_LARGE,
+                format!(
+                    "document #{i} is {len} bytes; the limit is {MAX_DOC_BYTES} bytes per document"
+                ),
+            );
+        }
+        let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(raw.get()) else {
+            return fail(
+                Code::BAD_DOC_FORMAT,
+                format!("document #{i} must be a JSON object with \"cmd\" and \"fields\""),
+            );
+        };
+        let cmd = match obj
+            .get("cmd")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("add") => Cmd::Add,
+            Some("update") | Some("upsert") if app_type == AppType::Advanced => Cmd::Update,
+            Some("update") | Some("upsert") => {
+                return fail(
+                    Code::BAD_CMD,
+                    format!(
+                        "document #{i}: standard apps do not support \"update\"; push the whole document with \"add\""
+                    ),
+                );
+            }
+            Some("delete") => Cmd::Delete,
+            Some(other) => {
+                return fail(
+                    Code::BAD_CMD,
+                    format!("document #{i}: unknown cmd '{other}'; use add, update or delete"),
+                );
+            }
+            None => {
+                return fail(
+                    Code::BAD_DOC_FORMAT,
+                    format!("document #{i} has no \"cmd\" string"),
+                );
+            }
+        };
+        let timestamp = match obj.get("timestamp") {
+            None | Some(Value::Null) => None,
+            Some(_) if app_type == AppType::Standard => {
+                return fail(
+                    Code::BAD_JSON,
+                    format!(
+                        "document #{i}: standard apps do not accept \"timestamp\"; remove it, or use an advanced app"
+                    ),
+                );
+            }
+            Some(t) => match t
+                .as_i64()
+                .or_else(|| t.as_str().and_then(|s| s.trim().parse().ok()))
+            {
+                Some(ts) if ts >= 0 => Some(ts),
+                _ => {
+                    return fail(
+                        Code::BAD_DOC_FORMAT,
+                        format!(
+                            "document #{i}: \"timestamp\" must be a non-negative integer of milliseconds"
+                        ),
+                    );
+                }
+            },
+        };
+        let Some(Value::Object(fields)) = obj.remove("fields") else {
+            return fail(
+                Code::BAD_DOC_FORMAT,
+                format!("document #{i} has no \"fields\" object"),
+            );
+        };
+        let pk_value = fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&pk_field.name))
+            .map(|(_, v)| v);
+        let Some(pk_value) = pk_value else {
+            return fail(
+                Code::MISSING_PK,
+                format!("document #{i} has no primary key field '{}'", pk_field.name),
+            );
+        };
+        let Some(pk) = pk_string(pk_value, pk_field.field_type) else {
+            return fail(
+                Code::MISSING_PK,
+                format!(
+                    "document #{i}: primary key '{}' must be a non-empty {} value, got {pk_value}",
+                    pk_field.name,
+                    if pk_field.field_type == FieldType::Int {
+                        "integer"
+                    } else {
+                        "string or number"
+                    }
+                ),
+            );
+        };
+        ops.push(Operation {
+            cmd,
+            timestamp,
+            pk,
+            fields,
+        });
+    }
+    Ok(ops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Schema;
+    use serde_json::json;
+
+    fn table() -> TableSchema {
+        let s = Schema::from_json(&json!({"tables": {"main": {"fields": {
+            "id": {"type": "LITERAL", "primaryKey": true}, "title": {"type": "TEXT"}}}}}))
+        .unwrap();
+        s.tables[0].clone()
+    }
+
+    fn code(body: &str, ty: AppType) -> u32 {
+        parse_push_body(body.as_bytes(), &table(), ty)
+            .unwrap_err()
+            .code
+            .0
+    }
+
+    #[test]
+    fn parses_the_sdk_body() {
+        let body = r#"[{"cmd":"add","fields":{"id":"1","title":"This is the title","int_array":[14,85]}},{"cmd":"DELETE","fields":{"ID":2}}]"#;
+        let ops = parse_push_body(body.as_bytes(), &table(), AppType::Standard).unwrap();
+        assert_eq!(ops.len(), 2);
+        assert_eq!(ops[0].cmd, Cmd::Add);
+        assert_eq!(ops[0].pk, "1");
+        assert_eq!(ops[1].cmd, Cmd::Delete);
+        assert_eq!(ops[1].pk, "2");
+        let ops = parse_push_body(
+            br#"[{"cmd":"Upsert","timestamp":5,"fields":{"id":"x"}}]"#,
+            &table(),
+            AppType::Advanced,
+        )
+        .unwrap();
+        assert_eq!((ops[0].cmd, ops[0].timestamp), (Cmd::Update, Some(5)));
+    }
+
+    #[test]
+    fn refuses_bad_batches_with_the_spec_codes() {
+        use AppType::*;
+        assert_eq!(code("", Advanced), 3001);
+        assert_eq!(code("[]", Advanced), 3001);
+        assert_eq!(code("[{", Advanced), 4007);
+        assert_eq!(code("{\"cmd\":\"add\"}", Advanced), 4007);
+        assert_eq!(code("[1]", Advanced), 3005);
+        assert_eq!(code(r#"[{"cmd":"add"}]"#, Advanced), 3005);
+        assert_eq!(
+            code(r#"[{"cmd":"frob","fields":{"id":"1"}}]"#, Advanced),
+            3006
+        );
+        assert_eq!(
+            code(r#"[{"cmd":"update","fields":{"id":"1"}}]"#, Standard),
+            3006
+        );
+        assert_eq!(
+            code(
+                r#"[{"cmd":"add","timestamp":1,"fields":{"id":"1"}}]"#,
+                Standard
+            ),
+            4007
+        );
+        assert_eq!(
+            code(r#"[{"cmd":"add","fields":{"title":"x"}}]"#, Advanced),
+            3009
+        );
+        assert_eq!(
+            code(r#"[{"cmd":"add","fields":{"id":""}}]"#, Advanced),
+            3009
+        );
+        let many = format!(
+            "[{}]",
+            vec![r#"{"cmd":"delete","fields":{"id":"1"}}"#; 1001].join(",")
+        );
+        assert_eq!(code(&many, Advanced), 3015);
+        let big = format!(
+            r#"[{{"cmd":"add","fields":{{"id":"1","title":"{}"}}}}]"#,
+            "x".repeat(MAX_DOC_BYTES)
+        );
+        assert_eq!(code(&big, Advanced), 3002);
+    }
+}

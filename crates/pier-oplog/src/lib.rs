@@ -1,0 +1,561 @@
+//! pier's durable operation log.
+//!
+//! One [`Log`] per table, in its own directory. A push is acknowledged only after its batch was
+//! [appended](Log::append) and [synced](Log::sync); concurrent syncs share one `fdatasync`
+//! (group commit). An applier reads records in order with a [`LogReader`], which never returns
+//! a record that is not yet durable, and later frees applied segments with
+//! [`Log::truncate_through`].
+//!
+//! On disk the log is a series of segment files named after the seq of their first record
+//! (`00000000000000000001.seg`, ...). Only the last one (the *active* segment) is appended to;
+//! it is never deleted, so its name always tells where numbering continues. A segment is
+//! fdatasync'd before its successor is created, which is why a sync only ever has to flush the
+//! active file. See `segment.rs` for the byte format.
+
+#![deny(missing_docs)]
+
+mod reader;
+mod segment;
+#[cfg(test)]
+mod tests;
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+use tokio::sync::watch;
+
+pub use reader::LogReader;
+use segment::{FILE_HEADER_LEN, Frame, SegmentReader};
+
+/// Largest payload [`Log::append`] accepts. Also bounds what a reader will allocate for a
+/// record whose length field is corrupt.
+pub const MAX_PAYLOAD_BYTES: usize = 256 << 20;
+
+/// Name of the lock file that keeps two `Log`s from writing one directory.
+const LOCK_FILE: &str = "LOCK";
+
+/// Don't keep an append buffer bigger than this around after an unusually large record.
+const MAX_RETAINED_BUF: usize = 4 << 20;
+
+/// Tuning knobs for a [`Log`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogOptions {
+    /// Size in bytes past which the active segment is sealed and a new one started (checked
+    /// before each append, so a segment exceeds this by at most one record). Default 64 MiB.
+    pub segment_bytes: u64,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            segment_bytes: 64 << 20,
+        }
+    }
+}
+
+/// One log record as returned by [`LogReader::next_batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Sequence number: 1-based, contiguous, assigned by [`Log::append`].
+    pub seq: u64,
+    /// The bytes passed to [`Log::append`].
+    pub payload: Vec<u8>,
+}
+
+/// Errors from the operation log.
+#[derive(thiserror::Error, Debug)]
+pub enum LogError {
+    /// An I/O operation failed.
+    #[error("oplog I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// A segment holds bytes that are not a valid record (or segment header) where one must be.
+    #[error("corrupt oplog segment {}: {reason} (at byte {offset})", path.display())]
+    Corrupt {
+        /// The segment file (or, for a missing segment, the path it should have).
+        path: PathBuf,
+        /// Byte offset of the bad record or header within the file.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The payload is larger than [`MAX_PAYLOAD_BYTES`].
+    #[error("oplog payload of {len} bytes exceeds the limit of {max} bytes")]
+    PayloadTooLarge {
+        /// Size of the rejected payload.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// [`Log::sync`] was asked for a seq that has not been appended.
+    #[error("cannot sync oplog seq {seq}: only {last} appended")]
+    NotAppended {
+        /// The requested seq.
+        seq: u64,
+        /// The highest appended seq.
+        last: u64,
+    },
+    /// A reader needs a record whose segment [`Log::truncate_through`] deleted.
+    #[error("oplog record {seq} was truncated away")]
+    Truncated {
+        /// The first seq the reader could not find.
+        seq: u64,
+    },
+    /// An earlier fdatasync (or the cleanup of a failed write) failed, so what is on disk is
+    /// unknown; the log refuses further appends and syncs. Reopen it to recover.
+    #[error("oplog is unusable after an earlier write or fsync failure; reopen it")]
+    Poisoned,
+    /// Another [`Log`] (in this or another process) has the directory open.
+    #[error("oplog directory {} is already open", dir.display())]
+    Locked {
+        /// The directory.
+        dir: PathBuf,
+    },
+}
+
+/// A durable, segmented, checksummed append-only log. `Send + Sync`; share it via `Arc`.
+pub struct Log {
+    shared: Arc<Shared>,
+}
+
+/// What a segment listing knows about one segment.
+#[derive(Debug, Clone, Copy)]
+struct SegmentMeta {
+    first_seq: u64,
+    /// File size; final for sealed segments, stale for the active one (tracked by `Writer`).
+    bytes: u64,
+}
+
+/// Append-side state, guarded by one mutex so seq assignment and file order agree.
+struct Writer {
+    /// The active segment; an `Arc` so a sync leader can fdatasync it without the lock.
+    file: Arc<File>,
+    first_seq: u64,
+    /// Bytes in the active segment, i.e. where the next record goes.
+    len: u64,
+    next_seq: u64,
+    /// Reused encode buffer so each record goes out in a single write.
+    buf: Vec<u8>,
+}
+
+/// State shared by the `Log` and its readers.
+struct Shared {
+    dir: PathBuf,
+    segment_bytes: u64,
+    writer: Mutex<Writer>,
+    /// Whether a group-commit leader is fdatasyncing right now.
+    leader_active: Mutex<bool>,
+    /// Signalled when a leader finishes, so waiters re-check whether they are covered.
+    leader_done: Condvar,
+    /// All segments, oldest first; the last is the active one. Lock order: `writer`, then this.
+    segments: RwLock<Vec<SegmentMeta>>,
+    appended: AtomicU64,
+    durable: AtomicU64,
+    durable_tx: watch::Sender<u64>,
+    disk_bytes: AtomicU64,
+    sync_count: AtomicU64,
+    poisoned: AtomicBool,
+    /// Holds the directory's advisory lock for as long as the log or a reader lives.
+    _lock: File,
+}
+
+impl Log {
+    /// Opens or creates the log in `dir`.
+    ///
+    /// Recovery scans the last segment and truncates a torn or corrupt tail (short record, bad
+    /// CRC, out-of-sequence record) so the next append continues cleanly; everything that
+    /// survives is fdatasync'd and counts as durable. Earlier segments were sealed with an
+    /// fdatasync and are not rescanned: a corrupt record there surfaces as
+    /// [`LogError::Corrupt`] from the reader that reaches it.
+    pub fn open(dir: &Path, options: LogOptions) -> Result<Log, LogError> {
+        fs::create_dir_all(dir)?;
+        let lock = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(LOCK_FILE))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(LogError::Locked {
+                    dir: dir.to_path_buf(),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(e.into()),
+        }
+
+        let firsts = segment::list_segments(dir)?;
+        let mut segments = Vec::with_capacity(firsts.len().max(1));
+        let (file, first_seq, len, next_seq) = match firsts.split_last() {
+            None => {
+                let file = segment::create_segment(dir, 1)?;
+                file.sync_data()?;
+                segment::sync_dir(dir)?;
+                (file, 1, FILE_HEADER_LEN, 1)
+            }
+            Some((&last, sealed)) => {
+                for &first_seq in sealed {
+                    let bytes = fs::metadata(segment::segment_path(dir, first_seq))?.len();
+                    segments.push(SegmentMeta { first_seq, bytes });
+                }
+                let (file, len, next_seq) = recover_active(dir, last)?;
+                (file, last, len, next_seq)
+            }
+        };
+        segments.push(SegmentMeta {
+            first_seq,
+            bytes: len,
+        });
+        let disk_bytes = segments.iter().map(|s| s.bytes).sum();
+        let last_seq = next_seq - 1;
+        tracing::info!(
+            dir = %dir.display(),
+            segments = segments.len(),
+            last_seq,
+            disk_bytes,
+            "opened oplog"
+        );
+        let (durable_tx, _) = watch::channel(last_seq);
+        Ok(Log {
+            shared: Arc::new(Shared {
+                dir: dir.to_path_buf(),
+                segment_bytes: options.segment_bytes,
+                writer: Mutex::new(Writer {
+                    file: Arc::new(file),
+                    first_seq,
+                    len,
+                    next_seq,
+                    buf: Vec::new(),
+                }),
+                leader_active: Mutex::new(false),
+                leader_done: Condvar::new(),
+                segments: RwLock::new(segments),
+                appended: AtomicU64::new(last_seq),
+                durable: AtomicU64::new(last_seq),
+                durable_tx,
+                disk_bytes: AtomicU64::new(disk_bytes),
+                sync_count: AtomicU64::new(0),
+                poisoned: AtomicBool::new(false),
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// Appends one record and returns its sequence number (1-based, contiguous, never reused
+    /// even after truncation or restart). The record reaches the OS in one write but is not
+    /// durable until a [`sync`](Log::sync) covers it.
+    pub fn append(&self, payload: &[u8]) -> Result<u64, LogError> {
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(LogError::PayloadTooLarge {
+                len: payload.len(),
+                max: MAX_PAYLOAD_BYTES,
+            });
+        }
+        let s = &*self.shared;
+        let mut w = s.writer.lock();
+        s.check_poisoned()?;
+        // Rotate before writing rather than after, so a failed rotation fails this append
+        // cleanly instead of reporting an error for a record that was in fact written. A
+        // segment without records is never sealed: its successor would get the same name.
+        if w.len > s.segment_bytes && w.next_seq > w.first_seq {
+            s.rotate(&mut w)?;
+        }
+        let seq = w.next_seq;
+        let Writer { file, len, buf, .. } = &mut *w;
+        buf.clear();
+        segment::encode_record(buf, seq, payload);
+        if let Err(e) = file.write_all_at(buf, *len) {
+            // Cut off whatever part of the record made it, so the next append lands on a
+            // record boundary.
+            if let Err(cleanup) = file.set_len(*len) {
+                s.poison("truncating a failed append", &cleanup);
+            }
+            return Err(e.into());
+        }
+        let written = buf.len() as u64;
+        *len += written;
+        if buf.capacity() > MAX_RETAINED_BUF {
+            *buf = Vec::new();
+        }
+        w.next_seq += 1;
+        s.appended.store(seq, Ordering::Release);
+        s.disk_bytes.fetch_add(written, Ordering::Relaxed);
+        Ok(seq)
+    }
+
+    /// Blocks until every record with seq <= `seq` is fdatasync'd.
+    ///
+    /// Group commit: the first caller to find `seq` not yet durable becomes the leader and
+    /// syncs everything appended so far; callers arriving meanwhile wait for it and then
+    /// usually find themselves covered, so concurrent callers share one fdatasync.
+    ///
+    /// Blocking (as is [`append`](Log::append)); from async code call it via
+    /// `tokio::task::spawn_blocking`.
+    pub fn sync(&self, seq: u64) -> Result<(), LogError> {
+        let s = &*self.shared;
+        if s.durable.load(Ordering::Acquire) >= seq {
+            return Ok(());
+        }
+        let last = s.appended.load(Ordering::Acquire);
+        if seq > last {
+            return Err(LogError::NotAppended { seq, last });
+        }
+        {
+            let mut active = s.leader_active.lock();
+            loop {
+                // A leader that finished while we waited may have covered us.
+                if s.durable.load(Ordering::Acquire) >= seq {
+                    return Ok(());
+                }
+                if !*active {
+                    *active = true;
+                    break;
+                }
+                s.leader_done.wait(&mut active);
+            }
+        }
+        let _leadership = Leadership(s);
+        s.check_poisoned()?;
+        // Sealed segments were synced when they were rotated out, so syncing the file that is
+        // active now covers everything appended up to now.
+        let (file, target) = {
+            let w = s.writer.lock();
+            (Arc::clone(&w.file), w.next_seq - 1)
+        };
+        s.sync_data(&file)?;
+        s.advance_durable(target);
+        Ok(())
+    }
+
+    /// Highest seq known durable (0 when empty).
+    pub fn durable_seq(&self) -> u64 {
+        self.shared.durable.load(Ordering::Acquire)
+    }
+
+    /// A watch channel that publishes [`durable_seq`](Log::durable_seq) every time it
+    /// advances, for appliers to await.
+    pub fn subscribe_durable(&self) -> watch::Receiver<u64> {
+        self.shared.durable_tx.subscribe()
+    }
+
+    /// Highest seq appended, durable or not; 0 when empty.
+    pub fn last_seq(&self) -> u64 {
+        self.shared.appended.load(Ordering::Acquire)
+    }
+
+    /// A sequential reader positioned at the first retained record with seq >= `from_seq`.
+    /// If `from_seq` lies in truncated segments, it starts at the oldest retained record
+    /// (compare the first [`Record::seq`] with what you expected to detect the gap).
+    pub fn reader(&self, from_seq: u64) -> Result<LogReader, LogError> {
+        LogReader::new(Arc::clone(&self.shared), from_seq)
+    }
+
+    /// Deletes whole segment files all of whose records have seq <= `seq`, oldest first and
+    /// never the active segment. Returns the bytes freed.
+    pub fn truncate_through(&self, seq: u64) -> Result<u64, LogError> {
+        let s = &*self.shared;
+        let mut segments = s.segments.write();
+        let mut freed = 0;
+        let mut removed = 0;
+        let mut failure = None;
+        // A sealed segment's last seq is its successor's first seq minus one; the active
+        // segment has no successor and is never a candidate.
+        while removed + 1 < segments.len() && segments[removed + 1].first_seq - 1 <= seq {
+            let victim = segments[removed];
+            match fs::remove_file(segment::segment_path(&s.dir, victim.first_seq)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+            freed += victim.bytes;
+            removed += 1;
+        }
+        segments.drain(..removed);
+        drop(segments);
+        s.disk_bytes.fetch_sub(freed, Ordering::Relaxed);
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        if removed > 0 {
+            // Keeps deleted segments from reappearing after a crash.
+            segment::sync_dir(&s.dir)?;
+            tracing::debug!(through = seq, removed, freed, "truncated oplog");
+        }
+        Ok(freed)
+    }
+
+    /// Bytes on disk used by all segments.
+    pub fn disk_bytes(&self) -> u64 {
+        self.shared.disk_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Statistic: number of fdatasync calls issued on segment data since open (group-commit
+    /// syncs plus segment seals on rotation). Under concurrency this stays well below the
+    /// number of [`sync`](Log::sync) calls.
+    pub fn sync_count(&self) -> u64 {
+        self.shared.sync_count.load(Ordering::Relaxed)
+    }
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("dir", &self.shared.dir)
+            .field("last_seq", &self.last_seq())
+            .field("durable_seq", &self.durable_seq())
+            .finish()
+    }
+}
+
+/// Ends a group-commit leadership on drop (including on error) and wakes the waiters: they
+/// return if covered, otherwise one of them leads the next round.
+struct Leadership<'a>(&'a Shared);
+
+impl Drop for Leadership<'_> {
+    fn drop(&mut self) {
+        *self.0.leader_active.lock() = false;
+        self.0.leader_done.notify_all();
+    }
+}
+
+impl Shared {
+    fn check_poisoned(&self) -> Result<(), LogError> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(LogError::Poisoned);
+        }
+        Ok(())
+    }
+
+    fn poison(&self, what: &str, error: &io::Error) {
+        tracing::error!(dir = %self.dir.display(), %error, "oplog poisoned: {what} failed");
+        self.poisoned.store(true, Ordering::Release);
+    }
+
+    /// fdatasync with failure handling: after a failed fdatasync the kernel may have dropped
+    /// the dirty pages and cleared the error, so a retry could "succeed" without the data.
+    /// Never report anything durable again until reopened.
+    fn sync_data(&self, file: &File) -> Result<(), LogError> {
+        self.sync_count.fetch_add(1, Ordering::Relaxed);
+        file.sync_data().map_err(|e| {
+            self.poison("fdatasync", &e);
+            LogError::Io(e)
+        })
+    }
+
+    /// Raises the durable seq to `seq` (never lowers it) and publishes it.
+    fn advance_durable(&self, seq: u64) {
+        if self.durable.fetch_max(seq, Ordering::AcqRel) < seq {
+            self.durable_tx.send_if_modified(|durable| {
+                let advanced = *durable < seq;
+                if advanced {
+                    *durable = seq;
+                }
+                advanced
+            });
+        }
+    }
+
+    /// Seals the active segment and starts the next one. Nothing is changed in memory until
+    /// every fallible step succeeded, so a failed rotation is simply retried by the next append.
+    fn rotate(&self, w: &mut Writer) -> Result<(), LogError> {
+        // Sync only ever flushes the active file, so the outgoing one must be fully durable
+        // before any seq in its successor can be reported durable.
+        self.sync_data(&w.file)?;
+        self.advance_durable(w.next_seq - 1);
+        let first_seq = w.next_seq;
+        let file = segment::create_segment(&self.dir, first_seq)?;
+        // Header and directory entry durable before any record goes in, so recovery can
+        // trust the name and header of every segment except a torn-header last one.
+        self.sync_data(&file)?;
+        segment::sync_dir(&self.dir)?;
+        {
+            let mut segments = self.segments.write();
+            if let Some(sealed) = segments.last_mut() {
+                sealed.bytes = w.len;
+            }
+            segments.push(SegmentMeta {
+                first_seq,
+                bytes: FILE_HEADER_LEN,
+            });
+        }
+        self.disk_bytes
+            .fetch_add(FILE_HEADER_LEN, Ordering::Relaxed);
+        tracing::debug!(sealed_bytes = w.len, first_seq, "rotated oplog segment");
+        w.file = Arc::new(file);
+        w.first_seq = first_seq;
+        w.len = FILE_HEADER_LEN;
+        Ok(())
+    }
+}
+
+/// Recovers the last segment: validates its header, scans its records and cuts off a torn or
+/// corrupt tail. Returns the file (open for writing), its length and the next seq.
+fn recover_active(dir: &Path, first_seq: u64) -> Result<(File, u64, u64), LogError> {
+    let path = segment::segment_path(dir, first_seq);
+    let file = OpenOptions::new().read(true).write(true).open(&path)?;
+    if let Err(invalid) = segment::check_file_header(&file, first_seq)? {
+        if file.metadata()?.len() > FILE_HEADER_LEN {
+            return Err(LogError::Corrupt {
+                path,
+                offset: 0,
+                reason: invalid.0.to_owned(),
+            });
+        }
+        // A crash between creating the segment and its header reaching the disk (short or
+        // zero-filled). Records are only appended after the header is synced, so it holds
+        // none, and its name still says where numbering continues.
+        tracing::warn!(path = %path.display(), reason = invalid.0, "rewriting incomplete oplog segment header");
+        drop(file);
+        let file = segment::create_segment(dir, first_seq)?;
+        file.sync_data()?;
+        return Ok((file, FILE_HEADER_LEN, first_seq));
+    }
+
+    let mut scan = SegmentReader::new(file.try_clone()?, FILE_HEADER_LEN);
+    let mut next_seq = first_seq;
+    let torn = loop {
+        let at = scan.pos();
+        let header = match scan.peek_header()? {
+            Frame::Eof => break None,
+            Frame::Invalid(invalid) => break Some((at, invalid.0)),
+            Frame::Header(header) => header,
+        };
+        if header.seq != next_seq {
+            break Some((at, "out-of-sequence record"));
+        }
+        match scan.read_payload(&header)? {
+            Ok(_) => next_seq += 1,
+            Err(invalid) => break Some((at, invalid.0)),
+        }
+    };
+    let len = match torn {
+        None => scan.pos(),
+        Some((at, reason)) => {
+            let dropped = file.metadata()?.len() - at;
+            tracing::warn!(
+                path = %path.display(),
+                offset = at,
+                dropped,
+                reason,
+                "truncating torn oplog tail"
+            );
+            file.set_len(at)?;
+            // sync_all: the new size itself must be durable, or the garbage comes back.
+            file.sync_all()?;
+            at
+        }
+    };
+    if torn.is_none() {
+        // A crashed process may have left records in the page cache only; they are reported
+        // durable from now on, so make them so.
+        file.sync_data()?;
+    }
+    Ok((file, len, next_seq))
+}
