@@ -1,0 +1,42 @@
+//! `pier serve` configuration: defaults, then a TOML file, then PIER_* environment variables,
+//! then flags (clap merges the last two: a flag wins over its variable).
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./pier-data";
+/// Default HTTP listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8700";
+
+/// The configuration file. Every key is optional.
+///
+/// ```toml
+/// data_dir = "./pier-data"
+/// listen = "127.0.0.1:8700"
+/// commit_interval_ms = 200      # how often applied pushes become searchable
+/// max_unapplied_mb = 256        # per table; beyond it pushes get 3007 (retry)
+/// log_format = "text"           # or "json"
+/// ```
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub commit_interval_ms: Option<u64>,
+    pub max_unapplied_mb: Option<u64>,
+    pub log_format: Option<String>,
+}
+
+impl FileConfig {
+    /// Reads a config file; a missing explicit file is an error.
+    pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<FileConfig> {
+        let Some(path) = path else {
+            return Ok(FileConfig::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("config file {} is invalid: {e}", path.display()))
+    }
+}

@@ -1,0 +1,3 @@
+//! The API dialects pier speaks.
+
+pub mod v3;
