@@ -67,10 +67,10 @@ fn start(dir: &std::path::Path, port: u16) -> Pier {
 async fn wait_ready(http: &reqwest::Client, base: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(r) = http.get(format!("{base}/ready")).send().await {
-            if r.status() == 200 {
-                return;
-            }
+        if let Ok(r) = http.get(format!("{base}/ready")).send().await
+            && r.status() == 200
+        {
+            return;
         }
         assert!(Instant::now() < deadline, "pier not ready within 60 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -215,7 +215,7 @@ async fn sigkill_during_pushes_loses_nothing_and_applies_nothing_twice() {
     let http = reqwest::Client::new();
     let pier = start(dir.path(), port);
     wait_ready(&http, &pier.base).await;
-    let ledger = ledger.lock().unwrap();
+    let ledger = std::mem::take(&mut *ledger.lock().unwrap());
     assert!(
         ledger.acked.len() > 200,
         "the test pushed too little to mean anything ({} acked ops)",
