@@ -41,6 +41,9 @@ pub struct PushBench {
     /// The server's commit interval, ms.
     #[arg(long, default_value_t = 200)]
     commit_interval_ms: u64,
+    /// The server's per-table backlog limit (MB pushed, not yet applied) before it answers 3007.
+    #[arg(long, default_value_t = 256)]
+    max_unapplied_mb: u64,
 }
 
 const SCHEMA: &str = r#"{"tables": {"main": {"primaryTable": true, "fields": {
@@ -67,14 +70,17 @@ impl Drop for Server {
     }
 }
 
-/// Resident memory of a process, from /proc.
-fn rss_bytes(pid: u32) -> Option<u64> {
+/// A line of /proc/PID/status in bytes, e.g. `VmRSS` (all resident memory) or `RssAnon` (heap
+/// and stacks, without the index files mapped into memory).
+fn proc_status_bytes(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))?;
     Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
 }
 
-async fn start_server(commit_interval_ms: u64) -> anyhow::Result<(Server, Client)> {
+async fn start_server(b: &PushBench) -> anyhow::Result<(Server, Client)> {
     let dir = tempfile::tempdir()?;
     let key = pier_engine::KeyStore::open(dir.path())?.create(Some("bench".into()))?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -86,7 +92,9 @@ async fn start_server(commit_interval_ms: u64) -> anyhow::Result<(Server, Client
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--commit-interval-ms",
-            &commit_interval_ms.to_string(),
+            &b.commit_interval_ms.to_string(),
+            "--max-unapplied-mb",
+            &b.max_unapplied_mb.to_string(),
         ])
         .arg("--data-dir")
         .arg(dir.path())
@@ -202,17 +210,21 @@ fn machine() -> String {
 }
 
 async fn push(b: PushBench) -> anyhow::Result<()> {
-    let (server, client) = start_server(b.commit_interval_ms).await?;
+    let (server, client) = start_server(&b).await?;
     let client = Arc::new(client);
     client.call(Method::POST, "/api/v1/apps", Some(&json!({"name": "bench", "type": "advanced", "schema": serde_json::from_str::<Value>(SCHEMA)?}))).await?;
     let maker = Arc::new(BatchMaker::new(b.doc_bytes, b.batch_bytes));
     let peak_rss = Arc::new(AtomicU64::new(0));
+    let peak_anon = Arc::new(AtomicU64::new(0));
     let sampler = {
-        let (peak, pid) = (peak_rss.clone(), server.child.id());
+        let (peak, anon, pid) = (peak_rss.clone(), peak_anon.clone(), server.child.id());
         tokio::spawn(async move {
             loop {
-                if let Some(r) = rss_bytes(pid) {
+                if let Some(r) = proc_status_bytes(pid, "VmRSS") {
                     peak.fetch_max(r, Ordering::Relaxed);
+                }
+                if let Some(r) = proc_status_bytes(pid, "RssAnon") {
+                    anon.fetch_max(r, Ordering::Relaxed);
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
@@ -319,8 +331,14 @@ async fn push(b: PushBench) -> anyhow::Result<()> {
 
     println!("## push benchmark ({})\n", machine());
     println!(
-        "command: `pier bench push --clients {} --seconds {} --latency-seconds {} --doc-bytes {} --batch-bytes {} --commit-interval-ms {}`\n",
-        b.clients, b.seconds, b.latency_seconds, b.doc_bytes, b.batch_bytes, b.commit_interval_ms
+        "command: `pier bench push --clients {} --seconds {} --latency-seconds {} --doc-bytes {} --batch-bytes {} --commit-interval-ms {} --max-unapplied-mb {}`\n",
+        b.clients,
+        b.seconds,
+        b.latency_seconds,
+        b.doc_bytes,
+        b.batch_bytes,
+        b.commit_interval_ms,
+        b.max_unapplied_mb
     );
     println!("| metric | value |\n|---|---|");
     println!(
@@ -342,8 +360,9 @@ async fn push(b: PushBench) -> anyhow::Result<()> {
         lat.last().copied().unwrap_or(f64::NAN)
     );
     println!(
-        "| server peak resident memory | {} MiB |",
-        peak_rss.load(Ordering::Relaxed) >> 20
+        "| server peak resident memory: all (VmRSS) / heap only (RssAnon) | {} / {} MiB |",
+        peak_rss.load(Ordering::Relaxed) >> 20,
+        peak_anon.load(Ordering::Relaxed) >> 20
     );
     Ok(())
 }

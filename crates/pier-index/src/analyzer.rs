@@ -33,25 +33,80 @@ fn is_cjk(c: char) -> bool {
     matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
 }
 
-/// jieba in search mode (overlapping words, good for recall), without whitespace and punctuation tokens.
+/// The shared jieba segmenter (loading its dictionary takes a while; do it once).
+static JIEBA: std::sync::LazyLock<tantivy_jieba::jieba_rs::Jieba> =
+    std::sync::LazyLock::new(tantivy_jieba::jieba_rs::Jieba::new);
+
+/// jieba in search mode (overlapping words, good for recall) for runs of CJK text; runs of other
+/// letters and digits are one token each. Only CJK runs go through jieba: on Latin text it does
+/// the same splitting far more slowly.
 #[derive(Clone, Default)]
-pub struct ChineseTokenizer(tantivy_jieba::JiebaTokenizer);
+pub struct ChineseTokenizer;
 
 impl Tokenizer for ChineseTokenizer {
     type TokenStream<'a> = VecTokenStream;
     fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
-        let mut inner = self.0.token_stream(text);
-        let mut tokens = Vec::new();
-        while inner.advance() {
-            let t = inner.token();
-            if t.text.chars().any(char::is_alphanumeric) {
-                let mut t = t.clone();
-                t.position = tokens.len();
-                tokens.push(t);
+        let mut tokens: Vec<Token> = Vec::new();
+        let mut push = |from: usize, to: usize| {
+            tokens.push(Token {
+                offset_from: from,
+                offset_to: to,
+                position: tokens.len(),
+                text: text[from..to].to_string(),
+                position_length: 1,
+            });
+        };
+        for (class, from, to) in runs(text) {
+            match class {
+                CharClass::Word => push(from, to),
+                CharClass::Cjk => {
+                    let run = &text[from..to];
+                    let bytes: Vec<usize> = run
+                        .char_indices()
+                        .map(|(b, _)| b)
+                        .chain(std::iter::once(run.len()))
+                        .collect();
+                    for t in
+                        JIEBA.tokenize(run, tantivy_jieba::jieba_rs::TokenizeMode::Search, true)
+                    {
+                        push(from + bytes[t.start], from + bytes[t.end]);
+                    }
+                }
+                CharClass::Other => {}
             }
         }
         VecTokenStream { tokens, next: 0 }
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CharClass {
+    Cjk,
+    Word,
+    Other,
+}
+
+fn class(c: char) -> CharClass {
+    if is_cjk(c) {
+        CharClass::Cjk
+    } else if c.is_alphanumeric() {
+        CharClass::Word
+    } else {
+        CharClass::Other
+    }
+}
+
+/// Splits text into maximal runs of one character class, as (class, start byte, end byte).
+fn runs(text: &str) -> Vec<(CharClass, usize, usize)> {
+    let mut out: Vec<(CharClass, usize, usize)> = Vec::new();
+    for (i, c) in text.char_indices() {
+        let k = class(c);
+        match out.last_mut() {
+            Some((last, _, end)) if *last == k => *end = i + c.len_utf8(),
+            _ => out.push((k, i, i + c.len_utf8())),
+        }
+    }
+    out
 }
 
 /// One token per CJK character; runs of other letters and digits form one token each.
@@ -62,8 +117,7 @@ impl Tokenizer for SingleCharTokenizer {
     type TokenStream<'a> = VecTokenStream;
     fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
         let mut tokens: Vec<Token> = Vec::new();
-        let mut word_start: Option<usize> = None;
-        let push = |tokens: &mut Vec<Token>, from: usize, to: usize| {
+        let mut push = |from: usize, to: usize| {
             tokens.push(Token {
                 offset_from: from,
                 offset_to: to,
@@ -72,22 +126,14 @@ impl Tokenizer for SingleCharTokenizer {
                 position_length: 1,
             });
         };
-        for (i, c) in text.char_indices() {
-            let word_char = c.is_alphanumeric() && !is_cjk(c);
-            match (word_start, word_char) {
-                (None, true) => word_start = Some(i),
-                (Some(s), false) => {
-                    push(&mut tokens, s, i);
-                    word_start = None;
-                }
-                _ => {}
+        for (class, from, to) in runs(text) {
+            match class {
+                CharClass::Word => push(from, to),
+                CharClass::Cjk => text[from..to]
+                    .char_indices()
+                    .for_each(|(i, c)| push(from + i, from + i + c.len_utf8())),
+                CharClass::Other => {}
             }
-            if is_cjk(c) {
-                push(&mut tokens, i, i + c.len_utf8());
-            }
-        }
-        if let Some(s) = word_start {
-            push(&mut tokens, s, text.len());
         }
         VecTokenStream { tokens, next: 0 }
     }
@@ -97,7 +143,7 @@ impl Tokenizer for SingleCharTokenizer {
 pub fn text_analyzer(analyzer: Analyzer) -> TextAnalyzer {
     use tantivy::tokenizer::RemoveLongFilter;
     match analyzer {
-        Analyzer::ChnStandard => TextAnalyzer::builder(ChineseTokenizer::default())
+        Analyzer::ChnStandard => TextAnalyzer::builder(ChineseTokenizer)
             .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
             .filter(LowerCaser)
             .build(),

@@ -133,7 +133,10 @@ impl TableIndex {
     pub fn upsert(&self, pk: &str, doc: &Map<String, Value>) -> Result<(), IndexError> {
         let mut d = TantivyDocument::new();
         d.add_text(self.pk, pk);
-        d.add_text(self.source, Value::Object(doc.clone()).to_string());
+        d.add_text(
+            self.source,
+            serde_json::to_string(doc).expect("a JSON map serialises"),
+        );
         for (s, field) in &self.search {
             for name in &s.fields {
                 for text in values(doc.get(name)) {
