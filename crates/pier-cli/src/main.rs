@@ -3,6 +3,7 @@
 mod bench;
 mod client;
 mod config;
+mod push;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +47,8 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Push a JSON or JSON Lines file of documents to a table, in batches, with retries.
+    Push(push::PushArgs),
     /// Read a document back by primary key, as searches see it.
     Doc {
         /// App name.
@@ -341,6 +344,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Push(args) => push::run(args).await,
         Command::Bench { command } => bench::run(command).await,
     }
 }
