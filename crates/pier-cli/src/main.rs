@@ -13,6 +13,11 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc returns freed memory to the OS far better than glibc's per-thread arenas under the
+/// server's mix of 2 MB request bodies and index merges (measured in BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// pier: a self-hosted search and vector engine speaking the Alibaba Cloud OpenSearch and
 /// AnalyticDB APIs.
 #[derive(Parser)]

@@ -106,6 +106,7 @@ fn commit(shared: &Shared, table: &Table, applied: u64) -> anyhow::Result<()> {
     table.index.commit(applied)?;
     table.committed.send_replace(applied);
     table.log.truncate_through(applied)?;
+    shared.expire_requests_if_due()?;
     tracing::debug!(app = %table.app_name, table = %table.schema.name, seq = applied, ms = started.elapsed().as_millis() as u64, "committed");
     Ok(())
 }

@@ -39,6 +39,8 @@ pub struct EngineConfig {
     pub max_unapplied_bytes: u64,
     /// Size of one operation-log segment file.
     pub log_segment_bytes: u64,
+    /// How long `GET /api/v1/requests/{id}` remembers a processed request.
+    pub request_retention: Duration,
 }
 
 impl EngineConfig {
@@ -49,6 +51,7 @@ impl EngineConfig {
             commit_interval: Duration::from_millis(200),
             max_unapplied_bytes: 256 * 1024 * 1024,
             log_segment_bytes: 64 * 1024 * 1024,
+            request_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -148,6 +151,33 @@ pub(crate) struct Shared {
     pub outcomes: Outcomes,
     /// Requests acknowledged and not yet applied (by id).
     pub pending: Mutex<HashMap<String, (String, String)>>,
+    /// When request records were last expired (ms since the epoch).
+    pub last_expiry_ms: AtomicU64,
+}
+
+/// How often appliers look for expired request records.
+const EXPIRY_INTERVAL_MS: u64 = 10 * 60 * 1000;
+
+impl Shared {
+    /// Expires old request records, at most once per `EXPIRY_INTERVAL_MS` across all appliers.
+    pub fn expire_requests_if_due(&self) -> fjall::Result<()> {
+        let now = now_ms();
+        let last = self.last_expiry_ms.load(Ordering::Relaxed);
+        if now < last + EXPIRY_INTERVAL_MS
+            || self
+                .last_expiry_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return Ok(());
+        }
+        let cutoff = (now / 1000).saturating_sub(self.config.request_retention.as_secs());
+        let removed = self.outcomes.expire_requests(cutoff)?;
+        if removed > 0 {
+            tracing::info!(removed, "expired old request records");
+        }
+        Ok(())
+    }
 }
 
 /// The engine of one data dir.
@@ -185,6 +215,7 @@ impl Engine {
             docs,
             outcomes,
             pending: Mutex::new(HashMap::new()),
+            last_expiry_ms: AtomicU64::new(0),
         });
         let engine = Engine {
             catalog,
@@ -257,6 +288,10 @@ impl Engine {
             .remove(name)
             .ok_or_else(|| EngineError::AppNotFound(name.to_string()))?;
         app.stop_appliers();
+        self.shared
+            .pending
+            .lock()
+            .retain(|_, (a, _)| *a != app.name);
         self.catalog.delete(name)?;
         for t in app.tables.values() {
             self.shared.docs.drop_table(t.id)?;

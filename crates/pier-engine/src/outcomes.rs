@@ -128,11 +128,62 @@ impl Outcomes {
         Ok((page, total))
     }
 
+    /// Removes request records received before `cutoff_secs` (seconds since the epoch). Request
+    /// ids start with their receive time in seconds, so the old ones are a key prefix range.
+    pub fn expire_requests(&self, cutoff_secs: u64) -> fjall::Result<usize> {
+        let cutoff = format!("{cutoff_secs:010}");
+        let mut removed = 0;
+        for kv in self.requests.range(..cutoff.as_bytes()) {
+            self.requests.remove(kv.key()?)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// Removes an app's errors (its requests age out with the request records).
     pub fn drop_app(&self, app_id: u64) -> fjall::Result<()> {
         for kv in self.errors.prefix(app_id.to_be_bytes()) {
             self.errors.remove(kv.key()?)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(request_id: &str) -> RequestOutcome {
+        RequestOutcome {
+            request_id: request_id.into(),
+            app: "a".into(),
+            table: "t".into(),
+            seq: 1,
+            received_ms: 0,
+            documents: 1,
+            failed: vec![],
+        }
+    }
+
+    #[test]
+    fn expiry_removes_only_requests_received_before_the_cutoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = fjall::Database::builder(dir.path()).open().unwrap();
+        let ks = |n: &str| {
+            db.keyspace(n, fjall::KeyspaceCreateOptions::default)
+                .unwrap()
+        };
+        let o = Outcomes::new(ks("requests"), ks("errors"));
+        for id in [
+            "170000000000000000000001",
+            "170000000100000000000002",
+            "180000000000000000000003",
+        ] {
+            o.record(1, &outcome(id)).unwrap();
+        }
+        assert_eq!(o.expire_requests(1_700_000_001).unwrap(), 1);
+        assert!(o.request("170000000000000000000001").unwrap().is_none());
+        assert!(o.request("170000000100000000000002").unwrap().is_some());
+        assert!(o.request("180000000000000000000003").unwrap().is_some());
     }
 }
