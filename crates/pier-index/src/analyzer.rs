@@ -46,37 +46,40 @@ pub struct ChineseTokenizer;
 impl Tokenizer for ChineseTokenizer {
     type TokenStream<'a> = VecTokenStream;
     fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
-        let mut tokens: Vec<Token> = Vec::new();
-        let mut push = |from: usize, to: usize| {
-            tokens.push(Token {
-                offset_from: from,
-                offset_to: to,
-                position: tokens.len(),
-                text: text[from..to].to_string(),
-                position_length: 1,
-            });
-        };
-        for (class, from, to) in runs(text) {
-            match class {
-                CharClass::Word => push(from, to),
-                CharClass::Cjk => {
-                    let run = &text[from..to];
-                    let bytes: Vec<usize> = run
-                        .char_indices()
-                        .map(|(b, _)| b)
-                        .chain(std::iter::once(run.len()))
-                        .collect();
-                    for t in
-                        JIEBA.tokenize(run, tantivy_jieba::jieba_rs::TokenizeMode::Search, true)
-                    {
-                        push(from + bytes[t.start], from + bytes[t.end]);
-                    }
-                }
-                CharClass::Other => {}
+        tokenize_runs(text, |run, push| {
+            let bytes: Vec<usize> = run
+                .char_indices()
+                .map(|(b, _)| b)
+                .chain(std::iter::once(run.len()))
+                .collect();
+            for t in JIEBA.tokenize(run, tantivy_jieba::jieba_rs::TokenizeMode::Search, true) {
+                push(bytes[t.start], bytes[t.end]);
             }
-        }
-        VecTokenStream { tokens, next: 0 }
+        })
     }
+}
+
+/// Tokenizes text run by run: each run of letters and digits is one token, each CJK run is split
+/// by `cjk`, which reports tokens as byte ranges within the run; everything else separates tokens.
+fn tokenize_runs(text: &str, cjk: impl Fn(&str, &mut dyn FnMut(usize, usize))) -> VecTokenStream {
+    let mut tokens: Vec<Token> = Vec::new();
+    let mut push = |from: usize, to: usize| {
+        tokens.push(Token {
+            offset_from: from,
+            offset_to: to,
+            position: tokens.len(),
+            text: text[from..to].to_string(),
+            position_length: 1,
+        });
+    };
+    for (class, from, to) in runs(text) {
+        match class {
+            CharClass::Word => push(from, to),
+            CharClass::Cjk => cjk(&text[from..to], &mut |a, b| push(from + a, from + b)),
+            CharClass::Other => {}
+        }
+    }
+    VecTokenStream { tokens, next: 0 }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -116,26 +119,10 @@ pub struct SingleCharTokenizer;
 impl Tokenizer for SingleCharTokenizer {
     type TokenStream<'a> = VecTokenStream;
     fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
-        let mut tokens: Vec<Token> = Vec::new();
-        let mut push = |from: usize, to: usize| {
-            tokens.push(Token {
-                offset_from: from,
-                offset_to: to,
-                position: tokens.len(),
-                text: text[from..to].to_string(),
-                position_length: 1,
-            });
-        };
-        for (class, from, to) in runs(text) {
-            match class {
-                CharClass::Word => push(from, to),
-                CharClass::Cjk => text[from..to]
-                    .char_indices()
-                    .for_each(|(i, c)| push(from + i, from + i + c.len_utf8())),
-                CharClass::Other => {}
-            }
-        }
-        VecTokenStream { tokens, next: 0 }
+        tokenize_runs(text, |run, push| {
+            run.char_indices()
+                .for_each(|(i, c)| push(i, i + c.len_utf8()))
+        })
     }
 }
 

@@ -2,7 +2,50 @@
 //! signature on the native API. One key store serves both.
 
 use crate::{Failure, ServerState};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri, header};
+use std::sync::Arc;
+
+/// Largest native API request body (an app schema, a key description).
+const MAX_ADMIN_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Extractor: the native API request (without a body) carries valid credentials.
+pub struct Admin;
+
+impl FromRequestParts<Arc<ServerState>> for Admin {
+    type Rejection = Failure;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ServerState>,
+    ) -> Result<Admin, Failure> {
+        verify_admin(state, &parts.method, &parts.uri, &parts.headers, b"").map(|_| Admin)
+    }
+}
+
+/// Extractor: the native API request body, once its credentials (Basic, or a V3 signature that
+/// covers the body) are checked.
+pub struct AdminBody(pub Bytes);
+
+impl FromRequest<Arc<ServerState>> for AdminBody {
+    type Rejection = Failure;
+
+    async fn from_request(req: Request, state: &Arc<ServerState>) -> Result<AdminBody, Failure> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, MAX_ADMIN_BODY_BYTES)
+            .await
+            .map_err(|_| {
+                Failure::new(
+                    pier_model::Code(4007),
+                    format!("request body over {MAX_ADMIN_BODY_BYTES} bytes, or not readable"),
+                )
+            })?;
+        verify_admin(state, &parts.method, &parts.uri, &parts.headers, &bytes)?;
+        Ok(AdminBody(bytes))
+    }
+}
 
 /// Verifies the V3 `OPENSEARCH` signature of a request; returns the key id.
 pub fn verify_v3(

@@ -33,6 +33,14 @@ impl Failure {
         }
     }
 
+    /// A 404 for something other than an app or table (those have their own codes).
+    pub fn not_found(message: impl Into<String>) -> Failure {
+        Failure {
+            status: StatusCode::NOT_FOUND,
+            ..Failure::new(Code(404), message)
+        }
+    }
+
     /// Sets the request id.
     pub fn with_request_id(mut self, id: &str) -> Failure {
         self.request_id = id.to_string();

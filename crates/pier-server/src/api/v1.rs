@@ -1,12 +1,11 @@
 //! The native admin API: apps, access keys, documents by primary key, request outcomes and
 //! processing errors. Authenticated with HTTP Basic (key id, secret) or the V3 signature.
 
-use crate::auth::verify_admin;
+use crate::auth::{Admin, AdminBody};
 use crate::{Failure, ServerState};
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use pier_engine::{AppQuota, EngineError, ErrorFilter};
@@ -41,23 +40,7 @@ fn engine_failure(e: EngineError) -> Failure {
     }
 }
 
-fn auth(
-    state: &ServerState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), Failure> {
-    verify_admin(state, method, uri, headers, body).map(|_| ())
-}
-
-async fn list_apps(
-    State(s): St,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Result<Response, Failure> {
-    auth(&s, &method, &uri, &headers, b"")?;
+async fn list_apps(State(s): St, _: Admin) -> Result<Response, Failure> {
     Ok(axum::Json(json!({"apps": s.engine.list_apps()})).into_response())
 }
 
@@ -75,14 +58,7 @@ fn default_type() -> String {
     "advanced".into()
 }
 
-async fn create_app(
-    State(s): St,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, Failure> {
-    auth(&s, &method, &uri, &headers, &body)?;
+async fn create_app(State(s): St, AdminBody(body): AdminBody) -> Result<Response, Failure> {
     let req: CreateApp = serde_json::from_slice(&body).map_err(|e| {
         Failure::new(
             Code::INVALID_APP,
@@ -103,14 +79,7 @@ async fn create_app(
     Ok((StatusCode::CREATED, axum::Json(info)).into_response())
 }
 
-async fn show_app(
-    State(s): St,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    Path(app): Path<String>,
-) -> Result<Response, Failure> {
-    auth(&s, &method, &uri, &headers, b"")?;
+async fn show_app(State(s): St, _: Admin, Path(app): Path<String>) -> Result<Response, Failure> {
     let app = s
         .engine
         .app(&app)
@@ -118,14 +87,7 @@ async fn show_app(
     Ok(axum::Json(app.info()).into_response())
 }
 
-async fn delete_app(
-    State(s): St,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    Path(app): Path<String>,
-) -> Result<Response, Failure> {
-    auth(&s, &method, &uri, &headers, b"")?;
+async fn delete_app(State(s): St, _: Admin, Path(app): Path<String>) -> Result<Response, Failure> {
     let engine = s.engine.clone();
     let name = app.clone();
     tokio::task::spawn_blocking(move || engine.delete_app(&name))
@@ -152,13 +114,10 @@ fn default_limit() -> usize {
 
 async fn list_errors(
     State(s): St,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    _: Admin,
     Path(app): Path<String>,
     Query(q): Query<ErrorQuery>,
 ) -> Result<Response, Failure> {
-    auth(&s, &method, &uri, &headers, b"")?;
     let filter = ErrorFilter {
         code: q.code,
         pk: q.pk,
@@ -177,12 +136,9 @@ async fn list_errors(
 
 async fn get_doc(
     State(s): St,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    _: Admin,
     Path((app, table, pk)): Path<(String, String, String)>,
 ) -> Result<Response, Failure> {
-    auth(&s, &method, &uri, &headers, b"")?;
     let a = s
         .engine
         .app(&app)
@@ -199,43 +155,26 @@ async fn get_doc(
         .map_err(|e| Failure::new(Code::INTERNAL, e.to_string()))?
     {
         Some(fields) => Ok(axum::Json(json!({"pk": pk, "fields": fields})).into_response()),
-        None => Err(Failure {
-            status: StatusCode::NOT_FOUND,
-            ..Failure::new(
-                Code(404),
-                format!("no document with primary key '{pk}' is visible in {app}/{table}"),
-            )
-        }),
+        None => Err(Failure::not_found(format!(
+            "no document with primary key '{pk}' is visible in {app}/{table}"
+        ))),
     }
 }
 
 async fn request_status(
     State(s): St,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
 ) -> Result<Response, Failure> {
-    auth(&s, &method, &uri, &headers, b"")?;
     match s.engine.request_status(&id).map_err(engine_failure)? {
         Some(status) => Ok(axum::Json(status).into_response()),
-        None => Err(Failure {
-            status: StatusCode::NOT_FOUND,
-            ..Failure::new(
-                Code(404),
-                format!("request '{id}' is unknown: it was never received, or its app was deleted"),
-            )
-        }),
+        None => Err(Failure::not_found(format!(
+            "request '{id}' is unknown: it was never received, or its app was deleted"
+        ))),
     }
 }
 
-async fn list_keys(
-    State(s): St,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Result<Response, Failure> {
-    auth(&s, &method, &uri, &headers, b"")?;
+async fn list_keys(State(s): St, _: Admin) -> Result<Response, Failure> {
     let keys: Vec<Value> = s
         .engine
         .keys()
@@ -251,14 +190,7 @@ struct CreateKey {
     description: Option<String>,
 }
 
-async fn create_key(
-    State(s): St,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, Failure> {
-    auth(&s, &method, &uri, &headers, &body)?;
+async fn create_key(State(s): St, AdminBody(body): AdminBody) -> Result<Response, Failure> {
     let req: CreateKey = if body.is_empty() {
         CreateKey::default()
     } else {
@@ -281,14 +213,7 @@ async fn create_key(
         .into_response())
 }
 
-async fn revoke_key(
-    State(s): St,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, Failure> {
-    auth(&s, &method, &uri, &headers, b"")?;
+async fn revoke_key(State(s): St, _: Admin, Path(id): Path<String>) -> Result<Response, Failure> {
     match s
         .engine
         .keys()
@@ -296,9 +221,6 @@ async fn revoke_key(
         .map_err(|e| Failure::new(Code::INTERNAL, e.to_string()))?
     {
         true => Ok(axum::Json(json!({"revoked": id})).into_response()),
-        false => Err(Failure {
-            status: StatusCode::NOT_FOUND,
-            ..Failure::new(Code(404), format!("no access key '{id}'"))
-        }),
+        false => Err(Failure::not_found(format!("no access key '{id}'"))),
     }
 }
