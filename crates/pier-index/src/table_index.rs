@@ -16,6 +16,10 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, Term};
 
 /// Memory budget of one table's index writer; segments are flushed when it fills.
 const WRITER_HEAP_BYTES: usize = 48 * 1024 * 1024;
+/// Background merges per table at a time. tantivy's default of 4 competes with indexing for cores
+/// the server does not have: with 1, sustained indexing went from 10.5 k to 12.0 k docs/s in the
+/// 10-minute push benchmark (BENCHMARKS.md).
+const MERGE_THREADS: usize = 1;
 
 const PK_FIELD: &str = "__pk";
 const SOURCE_FIELD: &str = "__source";
@@ -105,7 +109,12 @@ impl TableIndex {
             .iter()
             .map(|f| Ok((f.clone(), field(&filter_field_name(&f.name))?)))
             .collect::<Result<_, tantivy::TantivyError>>()?;
-        let writer = index.writer_with_num_threads(1, WRITER_HEAP_BYTES)?;
+        let options = tantivy::indexer::IndexWriterOptions::builder()
+            .num_worker_threads(1)
+            .memory_budget_per_thread(WRITER_HEAP_BYTES)
+            .num_merge_threads(MERGE_THREADS)
+            .build();
+        let writer = index.writer_with_options(options)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
