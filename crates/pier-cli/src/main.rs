@@ -148,6 +148,17 @@ enum AppCommand {
     },
 }
 
+/// An epoch-milliseconds time as UTC RFC 3339, for people.
+fn format_ms(ms: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
+}
+
 fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
@@ -329,7 +340,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 for e in v["errors"].as_array().into_iter().flatten() {
                     println!(
                         "{} {} pk={} request={} {}: {}",
-                        e["time_ms"],
+                        format_ms(e["time_ms"].as_u64().unwrap_or(0)),
                         e["table"].as_str().unwrap_or(""),
                         e["pk"].as_str().unwrap_or(""),
                         e["request_id"].as_str().unwrap_or(""),
