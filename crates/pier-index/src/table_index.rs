@@ -16,6 +16,10 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, Term};
 
 /// Memory budget of one table's index writer; segments are flushed when it fills.
 const WRITER_HEAP_BYTES: usize = 48 * 1024 * 1024;
+/// Segments this large are not merged further: a merge holds memory in proportion to the documents
+/// it merges, and merging multi-million-document segments took the server's heap past 1.8 GiB in
+/// the 10-minute push benchmark (BENCHMARKS.md). Searches then visit more, larger segments.
+const MAX_MERGED_SEGMENT_DOCS: usize = 500_000;
 /// Background merges per table at a time. tantivy's default of 4 competes with indexing for cores
 /// the server does not have: with 1, sustained indexing went from 10.5 k to 12.0 k docs/s in the
 /// 10-minute push benchmark (BENCHMARKS.md).
@@ -115,6 +119,9 @@ impl TableIndex {
             .num_merge_threads(MERGE_THREADS)
             .build();
         let writer = index.writer_with_options(options)?;
+        let mut merge_policy = tantivy::indexer::LogMergePolicy::default();
+        merge_policy.set_max_docs_before_merge(MAX_MERGED_SEGMENT_DOCS);
+        writer.set_merge_policy(Box::new(merge_policy));
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
