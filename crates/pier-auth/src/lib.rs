@@ -3,11 +3,15 @@
 //! - [`opensearch`]: the OpenSearch V3 `Authorization: OPENSEARCH <AccessKeyId>:<Signature>`
 //!   HMAC-SHA1 scheme that the official SDKs use (wire spec §2): [`Verifier`] for the server,
 //!   [`sign_request`] for pier's own clients, and the pure [`string_to_sign`] / [`sign`].
+//! - [`acs`]: the Alibaba Cloud API signatures that the AnalyticDB for PostgreSQL (gpdb) SDKs
+//!   send — ACS3-HMAC-SHA256 and the legacy RPC HMAC-SHA1 — with [`AcsVerifier`] for the server
+//!   and [`acs::sign_acs3`] / [`acs::sign_rpc`] for pier's own clients.
 //! - [`basic`]: HTTP Basic credentials ([`parse_basic`]).
 //!
-//! Every failure is an [`AuthError`], which carries its V3 error code and HTTP status and
-//! whose message tells the client what to fix. Nothing here panics on hostile input: header
-//! values that are not UTF-8 are rejected as malformed.
+//! Every OpenSearch or Basic failure is an [`AuthError`], which carries its V3 error code and
+//! HTTP status; every ACS3 / RPC failure an [`AcsAuthError`], which carries its AnalyticDB error
+//! code and HTTP status. Their messages tell the client what to fix. Nothing here panics on
+//! hostile input: header values that are not UTF-8 are rejected as malformed.
 //!
 //! ```
 //! use pier_auth::{RequestParts, Verifier, sign_request};
@@ -28,11 +32,13 @@
 //! assert_eq!(verifier.verify(&req, secret_for, now).unwrap(), "ak");
 //! ```
 
+pub mod acs;
 pub mod basic;
 mod error;
 mod nonce;
 pub mod opensearch;
 
+pub use acs::{AcsAuthError, AcsVerifier};
 pub use basic::parse_basic;
 pub use error::AuthError;
 pub use opensearch::{EmptyParamStyle, RequestParts, Verifier, sign, sign_request, string_to_sign};

@@ -101,11 +101,11 @@ impl Inner {
 }
 
 fn fingerprint(key_id: &str, nonce: &str) -> Fingerprint {
-    // Key ids never contain ':' (the Authorization header is split at the first one), so this
-    // concatenation is unambiguous.
+    // Length-prefixing the key id keeps the concatenation unambiguous whatever the key ids
+    // contain (an ACS `Credential=` or `AccessKeyId` may hold a ':').
     let mut hasher = Md5::new();
+    hasher.update((key_id.len() as u64).to_le_bytes());
     hasher.update(key_id.as_bytes());
-    hasher.update(b":");
     hasher.update(nonce.as_bytes());
     hasher.finalize().into()
 }
@@ -139,6 +139,7 @@ mod tests {
     #[test]
     fn fingerprint_separates_key_and_nonce() {
         assert_ne!(fingerprint("a", "bc"), fingerprint("ab", "c"));
+        assert_ne!(fingerprint("a:b", "c"), fingerprint("a", "b:c"));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::{AuthError, single_header};
 type HmacSha1 = Hmac<Sha1>;
 
 /// RFC 3986 unreserved characters stay; everything else becomes `%XX` (upper-case hex).
-const QUERY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const QUERY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')
@@ -402,7 +402,7 @@ fn hmac(secret: &str, string_to_sign: &str) -> HmacSha1 {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` in UTC, the only `Date` format the SDKs send.
-fn format_date(t: OffsetDateTime) -> String {
+pub(crate) fn format_date(t: OffsetDateTime) -> String {
     // Converting can only fail at the very edge of the representable range; keep the
     // caller's offset there rather than panic.
     let t = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
@@ -417,7 +417,7 @@ fn format_date(t: OffsetDateTime) -> String {
     )
 }
 
-fn lower_hex(bytes: &[u8]) -> String {
+pub(crate) fn lower_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     bytes
         .iter()

@@ -3,6 +3,7 @@
 //! operation log; its commit records the log position it covers.
 
 pub mod analyzer;
+pub mod search;
 mod table_index;
 
 pub use table_index::{IndexError, TableIndex};

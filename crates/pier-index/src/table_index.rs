@@ -223,6 +223,60 @@ impl TableIndex {
         Ok(serde_json::from_str(source).ok())
     }
 
+    /// The tantivy index (schema and tokenizers).
+    pub(crate) fn tantivy(&self) -> &Index {
+        &self.index
+    }
+
+    /// The stored-source field.
+    pub(crate) fn source_field(&self) -> Field {
+        self.source
+    }
+
+    /// The tantivy field of search index `name`.
+    pub(crate) fn search_field(&self, name: &str) -> Option<Field> {
+        self.search
+            .iter()
+            .find(|(s, _)| s.name == name)
+            .map(|(_, f)| *f)
+    }
+
+    /// The names of the table's search indexes.
+    pub fn search_index_names(&self) -> Vec<&str> {
+        self.search.iter().map(|(s, _)| s.name.as_str()).collect()
+    }
+
+    /// The source fields of search index `name`.
+    pub(crate) fn search_index_fields(&self, name: &str) -> Vec<String> {
+        self.search
+            .iter()
+            .find(|(s, _)| s.name == name)
+            .map(|(s, _)| s.fields.clone())
+            .unwrap_or_default()
+    }
+
+    /// The tantivy field of the first search index that covers source field `name` (for
+    /// highlighting it).
+    pub(crate) fn search_field_for(&self, name: &str) -> Option<Field> {
+        self.search
+            .iter()
+            .find(|(s, _)| s.fields.iter().any(|f| f == name))
+            .map(|(_, f)| *f)
+    }
+
+    /// The table's attribute (filter) fields.
+    pub fn filter_fields(&self) -> Vec<FieldSchema> {
+        self.filters.iter().map(|(f, _)| f.clone()).collect()
+    }
+
+    /// The type of attribute field `name`, if it is one.
+    pub(crate) fn filter_field(&self, name: &str) -> Option<FieldType> {
+        self.filters
+            .iter()
+            .find(|(f, _)| f.name == name)
+            .map(|(f, _)| f.field_type)
+    }
+
     /// Number of live documents in the last commit.
     pub fn num_docs(&self) -> u64 {
         self.searcher().num_docs()

@@ -21,6 +21,8 @@ pub struct ServerState {
     pub engine: Arc<Engine>,
     /// Checks V3 signatures (and remembers nonces).
     pub verifier: pier_auth::Verifier,
+    /// Open scroll cursors of the V3 search API.
+    pub scrolls: dialects::v3::scroll::Scrolls,
 }
 
 /// Every route pier serves.
@@ -28,11 +30,16 @@ pub fn router(engine: Arc<Engine>) -> Router {
     let state = Arc::new(ServerState {
         engine,
         verifier: pier_auth::Verifier::default(),
+        scrolls: Default::default(),
     });
     Router::new()
         .route(
             "/v3/openapi/apps/{app}/{table}/actions/bulk",
             post(dialects::v3::push),
+        )
+        .route(
+            "/v3/openapi/apps/{app}/search",
+            get(dialects::v3::search::search),
         )
         .merge(api::v1::routes())
         .route("/health", get(api::health))

@@ -1,4 +1,9 @@
-//! The OpenSearch V3 application API: data push (spec §1).
+//! The OpenSearch V3 application API: data push (spec §1) here, search and scroll (spec §4) in
+//! [`search`].
+
+mod render;
+pub mod scroll;
+pub mod search;
 
 use crate::auth::verify_v3;
 use crate::{Failure, ServerState};

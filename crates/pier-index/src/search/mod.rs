@@ -1,0 +1,356 @@
+//! Executes a parsed V3 search request ([`pier_query::SearchRequest`]) over a table's index
+//! snapshot: the query clause becomes a tantivy query scored with BM25, then filter, sort,
+//! distinct and aggregates run over the matches' fast fields, and the page's stored documents
+//! are read back, with highlighted summaries on request.
+//!
+//! A request with only a query (and the default `-RANK` sort) takes tantivy's top-k path with
+//! block-max WAND pruning; anything else goes through [`collect::PlanCollector`].
+
+mod collect;
+mod expr;
+mod text;
+
+pub use expr::Val;
+
+use crate::TableIndex;
+use collect::{Acc, Candidate, PlanCollector, apply_distinct};
+use pier_query::{AggFun, MAX_START_PLUS_HIT, SearchRequest, SortExpr, default_sort};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use tantivy::collector::TopDocs;
+use tantivy::query::Query as _;
+use tantivy::schema::Value as _;
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{DocAddress, Searcher, TantivyDocument};
+
+/// Code of an internal failure (spec §3: 1000, retryable).
+const INTERNAL: u32 = 1000;
+
+/// A search the executor refused or failed: a V3 error code and what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SearchError {
+    /// The V3 error code.
+    pub code: u32,
+    /// What is wrong, in words that say what to fix.
+    pub message: String,
+}
+
+impl SearchError {
+    fn internal(e: impl std::fmt::Display) -> SearchError {
+        SearchError {
+            code: INTERNAL,
+            message: format!("internal error while searching: {e}"),
+        }
+    }
+
+    /// The collector reports plan errors through tantivy's error type; this recovers them.
+    fn from_tantivy(e: tantivy::TantivyError) -> SearchError {
+        if let tantivy::TantivyError::InvalidArgument(text) = &e
+            && let Some((code, message)) = text.split_once('|')
+            && let Ok(code) = code.parse()
+        {
+            return SearchError {
+                code,
+                message: message.to_string(),
+            };
+        }
+        SearchError::internal(e)
+    }
+}
+
+/// The `summary` parameter for one field: a highlighted excerpt replaces the field's value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// The field to summarise.
+    pub field: String,
+    /// Most characters of the excerpt.
+    pub len: usize,
+    /// Text put before each highlighted term (`<em>` by default).
+    pub prefix: String,
+    /// Text put after each highlighted term (`</em>` by default).
+    pub postfix: String,
+    /// Appended when the excerpt is shorter than the value.
+    pub ellipsis: String,
+}
+
+/// What page of the results to return.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Page {
+    /// Results `start..start + hit` in the request's order.
+    Ranked {
+        /// First result.
+        start: usize,
+        /// Number of results.
+        hit: usize,
+    },
+    /// The next `hit` documents after a scroll cursor, in index order.
+    Scroll {
+        /// The last document of the previous page, if any.
+        after: Option<DocAddress>,
+        /// Number of results.
+        hit: usize,
+    },
+}
+
+/// One result.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// Where it is in the snapshot (scroll cursors are addresses).
+    pub address: DocAddress,
+    /// Relevance score (BM25; 0 when the request did not rank).
+    pub score: f32,
+    /// The stored document.
+    pub fields: Map<String, Value>,
+    /// The values of the sort expressions, in sort-clause order.
+    pub sort_values: Vec<Val>,
+}
+
+/// One group of an aggregate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FacetItem {
+    /// The group's key value (or range bucket such as `10~50`).
+    pub value: String,
+    /// Documents in the group.
+    pub count: u64,
+    /// Each aggregate function's name and value, in clause order (`count` included).
+    pub values: Vec<(&'static str, f64)>,
+}
+
+/// The groups of one aggregate spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facet {
+    /// The `group_key` field.
+    pub key: String,
+    /// Groups, largest count first.
+    pub items: Vec<FacetItem>,
+}
+
+/// A search's answer.
+#[derive(Debug, Clone)]
+pub struct SearchOutput {
+    /// Documents that match the query and filter (less those dropped by distinct with
+    /// `update_total_hit`).
+    pub total: u64,
+    /// The requested page.
+    pub hits: Vec<Hit>,
+    /// One facet per aggregate spec.
+    pub facets: Vec<Facet>,
+}
+
+impl TableIndex {
+    /// Runs `request` on `searcher` (a snapshot from [`TableIndex::searcher`]) and returns
+    /// `page`, with `summaries` applied to the page's fields.
+    pub fn search(
+        &self,
+        searcher: &Searcher,
+        request: &Arc<SearchRequest>,
+        page: Page,
+        summaries: &[Summary],
+    ) -> Result<SearchOutput, SearchError> {
+        let query = text::build(self, &request.query)?;
+        let simple = request.filter.is_none()
+            && request.distinct.is_empty()
+            && request.aggregates.is_empty()
+            && request.sort == default_sort();
+        let (total, picked) = match page {
+            Page::Ranked { start, hit } if simple => {
+                let total = query.count(searcher).map_err(SearchError::internal)? as u64;
+                let top = if hit == 0 {
+                    Vec::new()
+                } else {
+                    searcher
+                        .search(
+                            &query,
+                            &TopDocs::with_limit(hit).and_offset(start).order_by_score(),
+                        )
+                        .map_err(SearchError::internal)?
+                };
+                let picked = top
+                    .into_iter()
+                    .map(|(score, address)| Candidate {
+                        address,
+                        score,
+                        keys: vec![Val::Float(f64::from(score))],
+                        distinct: Vec::new(),
+                    })
+                    .collect();
+                (total, picked)
+            }
+            Page::Ranked { start, hit } => {
+                let keep = if request.distinct.is_empty() {
+                    start + hit
+                } else {
+                    usize::MAX
+                };
+                let collector = PlanCollector {
+                    request: request.clone(),
+                    fields: self.filter_fields().into(),
+                    keep,
+                    scroll: false,
+                    after: None,
+                };
+                let collected = searcher
+                    .search(&query, &collector)
+                    .map_err(SearchError::from_tantivy)?;
+                let (ordered, dropped) = apply_distinct(collected.candidates, &request.distinct);
+                let picked = ordered.into_iter().skip(start).take(hit).collect();
+                let facets = facets(request, collected.groups);
+                let hits = self.fetch(searcher, &query, picked, request, summaries)?;
+                return Ok(SearchOutput {
+                    total: collected.total - dropped.min(collected.total),
+                    hits,
+                    facets,
+                });
+            }
+            Page::Scroll { after, hit } => {
+                let collector = PlanCollector {
+                    request: request.clone(),
+                    fields: self.filter_fields().into(),
+                    keep: hit,
+                    scroll: true,
+                    after,
+                };
+                let collected = searcher
+                    .search(&query, &collector)
+                    .map_err(SearchError::from_tantivy)?;
+                (collected.total, collected.candidates)
+            }
+        };
+        let hits = self.fetch(searcher, &query, picked, request, summaries)?;
+        Ok(SearchOutput {
+            total,
+            hits,
+            facets: Vec::new(),
+        })
+    }
+
+    /// Reads the stored documents of the page and applies the summaries.
+    fn fetch(
+        &self,
+        searcher: &Searcher,
+        query: &dyn tantivy::query::Query,
+        picked: Vec<Candidate>,
+        request: &SearchRequest,
+        summaries: &[Summary],
+    ) -> Result<Vec<Hit>, SearchError> {
+        let generators = summaries
+            .iter()
+            .filter_map(|s| {
+                let field = self.search_field_for(&s.field)?;
+                let mut generator = SnippetGenerator::create(searcher, query, field).ok()?;
+                generator.set_max_num_chars(s.len.max(1));
+                Some((s, generator))
+            })
+            .collect::<Vec<_>>();
+        let ranked = request
+            .sort
+            .iter()
+            .map(|k| matches!(k.key, SortExpr::Rank))
+            .collect::<Vec<_>>();
+        picked
+            .into_iter()
+            .map(|c| {
+                let doc: TantivyDocument =
+                    searcher.doc(c.address).map_err(SearchError::internal)?;
+                let source = doc
+                    .get_first(self.source_field())
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("{}");
+                let mut fields: Map<String, Value> =
+                    serde_json::from_str(source).map_err(SearchError::internal)?;
+                for (summary, generator) in &generators {
+                    if let Some(Value::String(text)) = fields.get(&summary.field) {
+                        let excerpt = highlight(generator, summary, text);
+                        fields.insert(summary.field.clone(), Value::String(excerpt));
+                    }
+                }
+                // Scroll pages have no sort keys; ranked pages report each key's value.
+                let sort_values = if c.keys.len() == ranked.len() {
+                    c.keys
+                } else {
+                    Vec::new()
+                };
+                Ok(Hit {
+                    address: c.address,
+                    score: c.score,
+                    fields,
+                    sort_values,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The excerpt of `text` around the query's terms, highlighted as `summary` says; the value's
+/// beginning when no term occurs in it.
+fn highlight(generator: &SnippetGenerator, summary: &Summary, text: &str) -> String {
+    let snippet = generator.snippet(text);
+    let fragment = snippet.fragment();
+    if fragment.is_empty() {
+        let head: String = text.chars().take(summary.len).collect();
+        return if head.len() < text.len() {
+            head + &summary.ellipsis
+        } else {
+            head
+        };
+    }
+    // Analyzers that emit overlapping tokens (jieba's 北京 / 大学 / 北京大学) give overlapping
+    // ranges: merge them so each character is highlighted once.
+    let mut ranges: Vec<std::ops::Range<usize>> = snippet.highlighted().to_vec();
+    ranges.sort_by_key(|r| r.start);
+    let mut merged: Vec<std::ops::Range<usize>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    let mut out = String::with_capacity(fragment.len() + 32);
+    let mut at = 0;
+    for range in merged {
+        out.push_str(&fragment[at..range.start]);
+        out.push_str(&summary.prefix);
+        out.push_str(&fragment[range.start..range.end]);
+        out.push_str(&summary.postfix);
+        at = range.end;
+    }
+    out.push_str(&fragment[at..]);
+    if fragment.len() < text.len() {
+        out.push_str(&summary.ellipsis);
+    }
+    out
+}
+
+/// The aggregate groups as facets: largest groups first, at most `max_group` of them.
+fn facets(request: &SearchRequest, groups: Vec<collect::Groups>) -> Vec<Facet> {
+    request
+        .aggregates
+        .iter()
+        .zip(groups)
+        .map(|(spec, groups)| {
+            let mut items: Vec<FacetItem> = groups
+                .into_iter()
+                .map(|(value, (count, accs))| FacetItem {
+                    value,
+                    count,
+                    values: spec
+                        .functions
+                        .iter()
+                        .zip(&accs)
+                        .map(|(f, a): (&AggFun, &Acc)| (f.name(), a.value()))
+                        .collect(),
+                })
+                .collect();
+            items.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+            items.truncate(spec.max_group as usize);
+            Facet {
+                key: spec.group_key.clone(),
+                items,
+            }
+        })
+        .collect()
+}
+
+/// Most results a ranked page can reach (`viewtotal` caps at this).
+pub const MAX_VIEW_TOTAL: u64 = MAX_START_PLUS_HIT as u64;
