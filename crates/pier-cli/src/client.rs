@@ -181,3 +181,46 @@ impl Client {
         Ok(json)
     }
 }
+
+impl Client {
+    /// Runs a V3 search (`GET /v3/openapi/apps/{app}/search`) signed like the official SDKs
+    /// sign it, with `params` as the URL parameters (`query`, `fetch_fields`, ...). Returns the
+    /// response body of a successful search, or an error with the server's code and message.
+    pub async fn search(&self, app: &str, params: &[(String, String)]) -> anyhow::Result<Value> {
+        let path = format!("/v3/openapi/apps/{app}/search");
+        let headers = pier_auth::sign_request(
+            &self.key_id,
+            &self.secret,
+            "GET",
+            &path,
+            params,
+            b"",
+            time::OffsetDateTime::now_utc(),
+        );
+        let mut req = self
+            .http
+            .get(format!("{}{path}", self.endpoint))
+            .query(params);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let resp = req.send().await.with_context(|| {
+            format!(
+                "cannot reach pier at {}: is `pier serve` running there?",
+                self.endpoint
+            )
+        })?;
+        let status = resp.status();
+        let json: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() || json["status"] != "OK" {
+            bail!(
+                "{status} [{}]: {}",
+                json["errors"][0]["code"],
+                json["errors"][0]["message"]
+                    .as_str()
+                    .unwrap_or("no error message")
+            );
+        }
+        Ok(json)
+    }
+}

@@ -4,6 +4,7 @@ mod bench;
 mod client;
 mod config;
 mod push;
+mod search;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -91,6 +92,8 @@ enum Command {
         #[command(flatten)]
         conn: Connection,
     },
+    /// Search an app with a V3 query string, e.g. `pier search shop "query=default:'phone'&&config=hit:5"`.
+    Search(search::SearchArgs),
     /// Benchmarks (results go to stdout as Markdown and JSON).
     Bench {
         #[command(subcommand)]
@@ -361,6 +364,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Push(args) => push::run(args).await,
+        Command::Search(args) => search::run(args).await,
         Command::Bench { command } => bench::run(command).await,
     }
 }
