@@ -6,6 +6,7 @@ mod config;
 mod push;
 mod search;
 mod serve;
+mod sync;
 
 use clap::{Parser, Subcommand};
 use client::Connection;
@@ -91,6 +92,16 @@ enum Command {
         id: String,
         #[command(flatten)]
         conn: Connection,
+    },
+    /// Keep tables in sync from a MySQL / MariaDB binlog (on a running server).
+    Sync {
+        #[command(subcommand)]
+        command: sync::SyncCommand,
+        #[command(flatten)]
+        conn: Connection,
+        /// Print JSON for scripts.
+        #[arg(long, global = true)]
+        json: bool,
     },
     /// Search an app with a V3 query string, e.g. `pier search shop "query=default:'phone'&&config=hit:5"`.
     Search(search::SearchArgs),
@@ -365,6 +376,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Push(args) => push::run(args).await,
         Command::Search(args) => search::run(args).await,
+        Command::Sync {
+            command,
+            conn,
+            json,
+        } => sync::run(command, conn, json).await,
         Command::Bench { command } => bench::run(command).await,
     }
 }

@@ -11,7 +11,7 @@ use crate::docstore::{StoredDoc, Version};
 use crate::entry::LogEntry;
 use crate::outcomes::{DocFailure, RequestOutcome};
 use crate::table::Table;
-use pier_model::{Cmd, Code, normalize_fields, parse_push_body};
+use pier_model::{Cmd, Code, normalize_fields, parse_operations};
 use serde_json::Map;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -140,7 +140,11 @@ fn apply_record(
         code: code.0,
         message,
     };
-    match parse_push_body(entry.body, &table.schema, table.app_type) {
+    // A source batch "[]" only moves the source's position (a transaction of other tables).
+    let position_only = entry.source.is_some() && entry.body == b"[]";
+    // Request limits were checked on receipt; source batches (whole transactions) have none.
+    match parse_operations(entry.body, &table.schema, table.app_type, false) {
+        Err(_) if position_only => {}
         Err(e) => outcome.failed.push(failure(
             0,
             "",
@@ -166,6 +170,12 @@ fn apply_record(
         }
     }
     shared.outcomes.record(table.app_id, &outcome)?;
+    if let Some(position) = entry.source.and_then(|m| m.position.map(|p| (m.name, p))) {
+        // Persisted with the batch's document writes: the source resumes after this batch.
+        shared
+            .sources
+            .record_position(table.id, position.0, position.1)?;
+    }
     table
         .unapplied_bytes
         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {

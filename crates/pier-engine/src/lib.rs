@@ -11,6 +11,7 @@ mod entry;
 pub mod keys;
 pub mod outcomes;
 mod quota;
+pub mod sync;
 mod table;
 
 pub use catalog::{App, AppInfo, AppQuota};
@@ -71,6 +72,9 @@ pub enum EngineError {
     /// Storage failed.
     #[error("storage error: {0}")]
     Storage(String),
+    /// No such sync source; the message names it.
+    #[error("{0}")]
+    SyncNotFound(String),
 }
 
 impl From<fjall::Error> for EngineError {
@@ -149,6 +153,7 @@ pub(crate) struct Shared {
     pub db: fjall::Database,
     pub docs: DocStore,
     pub outcomes: Outcomes,
+    pub sources: sync::Sources,
     /// Requests acknowledged and not yet applied (by id).
     pub pending: Mutex<HashMap<String, (String, String)>>,
     /// When request records were last expired (ms since the epoch).
@@ -208,12 +213,14 @@ impl Engine {
         let docs = DocStore::new(ks("docs")?);
         let outcomes = Outcomes::new(ks("requests")?, ks("errors")?);
         let catalog = catalog::Catalog::new(db.clone(), ks("apps")?);
+        let sources = sync::Sources::new(ks("syncs")?, ks("sync_positions")?);
         let keys = KeyStore::open(&config.data_dir)?;
         let shared = Arc::new(Shared {
             config,
             db,
             docs,
             outcomes,
+            sources,
             pending: Mutex::new(HashMap::new()),
             last_expiry_ms: AtomicU64::new(0),
         });
@@ -228,6 +235,7 @@ impl Engine {
             let app = catalog::open_app(&engine.shared, record)?;
             engine.apps.write().insert(app.name.clone(), Arc::new(app));
         }
+        engine.start_syncs()?;
         Ok(engine)
     }
 
@@ -419,6 +427,7 @@ impl Engine {
 
     /// Commits what every applier has applied and stops them. Pushes must have stopped first.
     pub fn shutdown(&self) {
+        self.shared.sources.stop_all();
         for app in self.apps.read().values() {
             app.stop_appliers();
         }

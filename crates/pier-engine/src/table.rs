@@ -1,7 +1,7 @@
 //! A table: its operation log, its index, and the counters that tie them together (what is
 //! appended, applied, committed).
 
-use crate::entry::LogEntry;
+use crate::entry::{LogEntry, SourceMark};
 use parking_lot::Mutex;
 use pier_index::TableIndex;
 use pier_model::{AppType, TableSchema};
@@ -86,6 +86,25 @@ impl Table {
     /// Appends a validated push body and waits until it is durable (fsync, shared with concurrent
     /// pushes). Returns its log sequence.
     pub fn append_durably(&self, request_id: &str, body: &[u8]) -> Result<u64, LogError> {
+        self.append(request_id, None, body)
+    }
+
+    /// Appends a batch from a sync source, marked with the source's position after it.
+    pub(crate) fn append_from_source(
+        &self,
+        request_id: &str,
+        mark: SourceMark<'_>,
+        body: &[u8],
+    ) -> Result<u64, LogError> {
+        self.append(request_id, Some(mark), body)
+    }
+
+    fn append(
+        &self,
+        request_id: &str,
+        source: Option<SourceMark<'_>>,
+        body: &[u8],
+    ) -> Result<u64, LogError> {
         let seq = {
             let mut clock = self.clock.lock();
             *clock = now_ms().max(*clock);
@@ -93,6 +112,7 @@ impl Table {
                 request_id,
                 received_ms: *clock,
                 body,
+                source,
             };
             self.log.append(&entry.encode())?
         };

@@ -76,6 +76,18 @@ pub fn parse_push_body(
     table: &TableSchema,
     app_type: AppType,
 ) -> Result<Vec<Operation>, PushError> {
+    parse_operations(body, table, app_type, true)
+}
+
+/// Parses a batch of operations; with `per_request_limits`, refuses batches over the push API's
+/// document-count and document-size limits. Batches from sync sources (one database
+/// transaction each, applied atomically) are not bound by those request limits.
+pub fn parse_operations(
+    body: &[u8],
+    table: &TableSchema,
+    app_type: AppType,
+    per_request_limits: bool,
+) -> Result<Vec<Operation>, PushError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return fail(
             Code::EMPTY_PUSH,
@@ -101,7 +113,7 @@ pub fn parse_push_body(
             "the push array is empty: send at least one document",
         );
     }
-    if elements.len() > MAX_DOCS_PER_PUSH {
+    if per_request_limits && elements.len() > MAX_DOCS_PER_PUSH {
         return fail(
             Code::TOO_MANY_DOCS,
             format!(
@@ -114,7 +126,7 @@ pub fn parse_push_body(
     let mut ops = Vec::with_capacity(elements.len());
     for (i, raw) in elements.into_iter().enumerate() {
         let len = raw.get().len();
-        if len > MAX_DOC_BYTES {
+        if per_request_limits && len > MAX_DOC_BYTES {
             return fail(
                 Code::DOC_TOO_LARGE,
                 format!(

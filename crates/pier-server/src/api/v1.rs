@@ -29,10 +29,13 @@ pub fn routes() -> Router<Arc<ServerState>> {
         .route("/api/v1/requests/{id}", get(request_status))
         .route("/api/v1/keys", get(list_keys).post(create_key))
         .route("/api/v1/keys/{id}", delete(revoke_key))
+        .merge(super::syncs::routes())
 }
 
-fn engine_failure(e: EngineError) -> Failure {
+/// The failure for an engine error.
+pub(crate) fn engine_failure(e: EngineError) -> Failure {
     match e {
+        EngineError::SyncNotFound(m) => Failure::not_found(m),
         EngineError::AppExists(_) => Failure::new(Code::APP_EXISTS, e.to_string()),
         EngineError::AppNotFound(_) => Failure::new(Code::APP_NOT_FOUND, e.to_string()),
         EngineError::Invalid(m) => Failure::new(Code::INVALID_APP, m),
