@@ -104,6 +104,7 @@ fn commit(shared: &Shared, table: &Table, applied: u64) -> anyhow::Result<()> {
     // The store first: the index checkpoint must never cover store writes that could be lost.
     shared.db.persist(fjall::PersistMode::SyncData)?;
     table.index.commit(applied)?;
+    metrics::histogram!("pier_index_commit_seconds").record(started.elapsed().as_secs_f64());
     table.committed.send_replace(applied);
     table.log.truncate_through(applied)?;
     shared.expire_requests_if_due()?;
@@ -170,6 +171,17 @@ fn apply_record(
         }
     }
     shared.outcomes.record(table.app_id, &outcome)?;
+    table
+        .applied_received_ms
+        .store(entry.received_ms, Ordering::Relaxed);
+    let failed = outcome.failed.len() as u64;
+    let labels = [
+        ("app", table.app_name.clone()),
+        ("table", table.schema.name.clone()),
+    ];
+    metrics::counter!("pier_documents_applied_total", &labels)
+        .increment(u64::from(outcome.documents).saturating_sub(failed));
+    metrics::counter!("pier_documents_failed_total", &labels).increment(failed);
     if let Some(position) = entry.source.and_then(|m| m.position.map(|p| (m.name, p))) {
         // Persisted with the batch's document writes: the source resumes after this batch.
         shared

@@ -87,6 +87,8 @@ pub struct TableInfo {
     pub documents: u64,
     /// Batches received and not yet applied.
     pub lag_batches: u64,
+    /// Age of the applier's backlog in seconds (0 when caught up).
+    pub lag_seconds: f64,
     /// Bytes received and not yet applied.
     pub unapplied_bytes: u64,
     /// Log position visible to readers.
@@ -136,6 +138,7 @@ impl App {
                     primary: t.schema.primary_table,
                     documents: t.index.num_docs(),
                     lag_batches: t.lag_batches(),
+                    lag_seconds: t.lag_seconds(),
                     unapplied_bytes: t.unapplied_bytes(),
                     committed_seq: t.committed_seq(),
                     log_bytes: t.log.disk_bytes(),

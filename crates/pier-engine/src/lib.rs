@@ -14,7 +14,7 @@ mod quota;
 pub mod sync;
 mod table;
 
-pub use catalog::{App, AppInfo, AppQuota};
+pub use catalog::{App, AppInfo, AppQuota, TableInfo};
 pub use keys::{AccessKey, KeyStore};
 pub use outcomes::{DocFailure, ErrorFilter, RequestOutcome};
 pub use table::{Table, now_ms};

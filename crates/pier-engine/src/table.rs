@@ -41,6 +41,8 @@ pub struct Table {
     pub(crate) unapplied_bytes: AtomicU64,
     /// Highest log sequence applied to the document store and index writer.
     pub(crate) applied_seq: AtomicU64,
+    /// Receive time (ms) of the last applied batch, for the applier's lag in seconds.
+    pub(crate) applied_received_ms: AtomicU64,
     /// Highest log sequence committed (durable and visible to readers).
     pub(crate) committed: watch::Sender<u64>,
     /// Whether the applier has replayed the log that existed when the table was opened.
@@ -74,6 +76,7 @@ impl Table {
             clock: Mutex::new(0),
             unapplied_bytes: AtomicU64::new(0),
             applied_seq: AtomicU64::new(checkpoint),
+            applied_received_ms: AtomicU64::new(now_ms()),
             committed: watch::Sender::new(checkpoint),
             replayed: AtomicBool::new(false),
             stop: AtomicBool::new(false),
@@ -159,6 +162,17 @@ impl Table {
     }
 
     /// Operations (batches) received and not yet applied.
+    /// How far the applier is behind, in seconds: the age of the last applied batch while
+    /// batches are waiting (an upper bound of the oldest waiting batch's age), 0 when caught up.
+    pub fn lag_seconds(&self) -> f64 {
+        if self.lag_batches() == 0 {
+            return 0.0;
+        }
+        let applied = self.applied_received_ms.load(Ordering::Relaxed);
+        now_ms().saturating_sub(applied) as f64 / 1000.0
+    }
+
+    /// Batches received and not yet applied.
     pub fn lag_batches(&self) -> u64 {
         self.log
             .last_seq()

@@ -27,6 +27,7 @@ pub struct ServerState {
 
 /// Every route pier serves.
 pub fn router(engine: Arc<Engine>) -> Router {
+    api::metrics::handle();
     let state = Arc::new(ServerState {
         engine,
         verifier: pier_auth::Verifier::default(),
@@ -43,6 +44,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         )
         .merge(api::v1::routes())
         .route("/health", get(api::health))
+        .route("/metrics", get(api::metrics::metrics))
         .route("/ready", get(api::ready))
         .fallback(api::not_found)
         .with_state(state)

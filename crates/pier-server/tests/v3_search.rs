@@ -530,3 +530,31 @@ async fn fresh_pushes_are_searchable_and_deletes_disappear() {
     let v = s.search("query=''").await;
     assert_eq!(v["result"]["total"], 6);
 }
+
+#[tokio::test]
+async fn metrics_show_pushes_searches_and_table_state() {
+    let s = start().await;
+    s.search("query=''").await;
+    let body = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "pier_table_documents{app=\"shop\",table=\"main\"} 6",
+        "pier_table_lag_batches{app=\"shop\",table=\"main\"} 0",
+        "pier_table_log_bytes{app=\"shop\",table=\"main\"}",
+        "pier_push_requests_total{api=\"v3\",app=\"shop\",outcome=\"ok\"}",
+        "pier_push_ack_seconds_bucket{api=\"v3\",le=\"0.005\"}",
+        "pier_search_requests_total{api=\"v3\",outcome=\"ok\"}",
+        "pier_search_seconds_count{api=\"v3\"}",
+        "pier_documents_applied_total{app=\"shop\",table=\"main\"}",
+        "pier_index_commit_seconds_count",
+    ] {
+        assert!(body.contains(needle), "{needle} missing from:\n{body}");
+    }
+}

@@ -1,5 +1,6 @@
 //! pier's native API (`/api/v1`) and the operator endpoints.
 
+pub mod metrics;
 pub mod syncs;
 pub mod v1;
 

@@ -58,7 +58,8 @@ pub async fn push(
     body: Body,
 ) -> Response {
     let request_id = state.engine.new_request_id();
-    match push_inner(
+    let started = std::time::Instant::now();
+    let result = push_inner(
         &state,
         &app,
         &table,
@@ -68,8 +69,16 @@ pub async fn push(
         body,
         &request_id,
     )
-    .await
-    {
+    .await;
+    let outcome = match &result {
+        Ok(_) => "ok".to_string(),
+        Err(f) => f.code.to_string(),
+    };
+    metrics::counter!("pier_push_requests_total", "api" => "v3", "app" => app.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("pier_push_ack_seconds", "api" => "v3")
+        .record(started.elapsed().as_secs_f64());
+    match result {
         Ok(resp) => resp,
         Err(f) => f.with_request_id(&request_id).into_response(),
     }
@@ -88,6 +97,8 @@ async fn push_inner(
 ) -> Result<Response, Failure> {
     let body = read_body(headers, body).await?;
     verify_v3(state, method, uri, headers, &body)?;
+    metrics::counter!("pier_push_bytes_total", "api" => "v3", "app" => app.to_string())
+        .increment(body.len() as u64);
     let engine = state.engine.clone();
     let (app, table, id) = (app.to_string(), table.to_string(), request_id.to_string());
     let receipt = tokio::task::spawn_blocking(move || engine.push(&app, &table, &body, id))

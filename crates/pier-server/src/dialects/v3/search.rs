@@ -29,7 +29,16 @@ pub async fn search(
 ) -> Response {
     let request_id = state.engine.new_request_id();
     let started = Instant::now();
-    match search_inner(&state, &app, &method, &uri, &headers).await {
+    let result = search_inner(&state, &app, &method, &uri, &headers).await;
+    let outcome = match &result {
+        Ok(_) => "ok".to_string(),
+        Err(f) => f.code.to_string(),
+    };
+    metrics::counter!("pier_search_requests_total", "api" => "v3", "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("pier_search_seconds", "api" => "v3")
+        .record(started.elapsed().as_secs_f64());
+    match result {
         Ok(answer) => render::answer(&app, &request_id, started, answer),
         Err(f) => f.with_request_id(&request_id).into_response(),
     }
