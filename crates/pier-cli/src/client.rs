@@ -120,6 +120,8 @@ pub struct PushFailure {
     pub code: Option<u64>,
     /// The message.
     pub message: String,
+    /// The server's `Retry-After`, when it sent one (on 429).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl std::fmt::Display for PushFailure {
@@ -165,8 +167,15 @@ impl Client {
             status: 0,
             code: None,
             message: format!("cannot reach {}: {e}", self.endpoint),
+            retry_after: None,
         })?;
         let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(std::time::Duration::from_secs);
         let json: Value = resp.json().await.unwrap_or(Value::Null);
         if status != 200 {
             return Err(PushFailure {
@@ -176,6 +185,7 @@ impl Client {
                     .as_str()
                     .unwrap_or("no error message")
                     .to_string(),
+                retry_after,
             });
         }
         Ok(json)

@@ -54,7 +54,7 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
-    /// Push a JSON or JSON Lines file of documents to a table, in batches, with retries.
+    /// Push a JSON, JSON Lines or CSV file of documents to a table: streamed, batched, retried.
     Push(push::PushArgs),
     /// Read a document back by primary key, as searches see it.
     Doc {

@@ -89,6 +89,18 @@ impl DocStore {
         self.docs.insert(key(table_id, pk), encode(state))
     }
 
+    /// The primary keys of a table's live (not deleted) documents.
+    pub fn live_keys(&self, table_id: u64) -> fjall::Result<Vec<String>> {
+        let mut out = Vec::new();
+        for kv in self.docs.prefix(table_id.to_be_bytes()) {
+            let (k, v) = kv.into_inner()?;
+            if decode(&v).is_some_and(|d| d.doc.is_some()) {
+                out.push(String::from_utf8_lossy(&k[8..]).into_owned());
+            }
+        }
+        Ok(out)
+    }
+
     /// Removes every key of a table.
     pub fn drop_table(&self, table_id: u64) -> fjall::Result<()> {
         for kv in self.docs.prefix(table_id.to_be_bytes()) {

@@ -22,6 +22,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// The checkpoint recorded by a snapshot's first batches: a snapshot was under way. A restart
+/// that finds it takes the snapshot again and deletes what the interrupted one loaded and the
+/// new one does not contain (rows deleted in between).
+const SNAPSHOT_STARTED: &str = "\"snapshot-started\"";
+
+/// Where a source starts.
+enum Resume {
+    /// Nothing loaded yet: snapshot.
+    Fresh,
+    /// A snapshot was interrupted: snapshot again and remove rows it no longer has.
+    SnapshotInterrupted,
+    /// Stream from this binlog position.
+    At(Position),
+}
+
 /// Rows per snapshot batch (one log entry each).
 const SNAPSHOT_BATCH_ROWS: usize = 2000;
 /// Wait before reconnecting after a setup failure (wrong settings, server down).
@@ -112,13 +127,23 @@ impl Sources {
             .insert(position_key(table_id, name), position)
     }
 
-    fn position(&self, table_id: u64, name: &str) -> Result<Option<Position>, EngineError> {
+    fn resume(&self, table_id: u64, name: &str) -> Result<Resume, EngineError> {
         let Some(bytes) = self.positions.get(position_key(table_id, name))? else {
-            return Ok(None);
+            return Ok(Resume::Fresh);
         };
+        if &*bytes == SNAPSHOT_STARTED.as_bytes() {
+            return Ok(Resume::SnapshotInterrupted);
+        }
         serde_json::from_slice(&bytes)
-            .map(Some)
+            .map(Resume::At)
             .map_err(|e| EngineError::Storage(format!("sync position of '{name}': {e}")))
+    }
+
+    fn position(&self, table_id: u64, name: &str) -> Result<Option<Position>, EngineError> {
+        Ok(match self.resume(table_id, name)? {
+            Resume::At(p) => Some(p),
+            _ => None,
+        })
     }
 
     fn specs(&self) -> Result<Vec<SyncSpec>, EngineError> {
@@ -394,8 +419,8 @@ impl SyncRunner {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let position = match self.shared.sources.position(self.table.id, &self.spec.name) {
-            Ok(p) => p,
+        let resume = match self.shared.sources.resume(self.table.id, &self.spec.name) {
+            Ok(r) => r,
             Err(e) => return Ended::Retry(e.to_string()),
         };
         let source = match MysqlSource::connect(self.spec.source.clone()).await {
@@ -403,9 +428,12 @@ impl SyncRunner {
             Err(e) => return Ended::Retry(e.to_string()),
         };
         self.status.lock().last_error = None;
-        let position = match position {
-            Some(p) => p,
-            None => match self.snapshot(&source).await {
+        let position = match resume {
+            Resume::At(p) => p,
+            Resume::Fresh | Resume::SnapshotInterrupted => match self
+                .snapshot(&source, matches!(resume, Resume::SnapshotInterrupted))
+                .await
+            {
                 Ok(Some(p)) => p,
                 Ok(None) => return Ended::Stopped,
                 Err(e) => return Ended::Retry(format!("snapshot failed: {e}")),
@@ -415,19 +443,48 @@ impl SyncRunner {
     }
 
     /// Loads the table's current rows; returns the binlog position to stream from (None when
-    /// stopped). A snapshot interrupted by a restart starts over; rows are upserts, so
-    /// reloading them is harmless.
-    async fn snapshot(&self, source: &MysqlSource) -> Result<Option<Position>, SourceError> {
+    /// stopped). Batches before the last are marked [`SNAPSHOT_STARTED`]; the last one carries
+    /// the binlog position. After an interrupted snapshot (`clean`), the last batch also deletes
+    /// the documents the new snapshot does not contain, so rows deleted in between do not linger.
+    async fn snapshot(
+        &self,
+        source: &MysqlSource,
+        clean: bool,
+    ) -> Result<Option<Position>, SourceError> {
         self.status.lock().state = "snapshotting".into();
         let mut batches = source.snapshot(SNAPSHOT_BATCH_ROWS).await?;
+        let mut seen = std::collections::HashSet::new();
         while let Some(batch) = batches.next().await {
             let batch = batch?;
             if self.stopped() {
                 return Ok(None);
             }
             let position = serde_json::to_string(&batch.position).expect("position serialises");
-            let body = self.body(batch.changes.iter());
-            self.append(&body, batch.last.then_some(position.as_str()))
+            let mut changes = batch.changes.clone();
+            if clean {
+                seen.extend(changes.iter().map(|c| c.pk.clone()));
+                if batch.last {
+                    let stale = self
+                        .shared
+                        .docs
+                        .live_keys(self.table.id)
+                        .map_err(|e| SourceError::Snapshot(e.to_string()))?;
+                    changes.extend(stale.into_iter().filter(|pk| !seen.contains(pk)).map(|pk| {
+                        pier_mysql::Change {
+                            kind: ChangeKind::Delete,
+                            pk,
+                            fields: Map::new(),
+                        }
+                    }));
+                }
+            }
+            let body = self.body(changes.iter());
+            let mark = if batch.last {
+                position.as_str()
+            } else {
+                SNAPSHOT_STARTED
+            };
+            self.append(&body, Some(mark))
                 .await
                 .map_err(|e| SourceError::Snapshot(e.to_string()))?;
             let mut s = self.status.lock();
