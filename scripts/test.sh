@@ -3,9 +3,9 @@
 #
 #   scripts/test.sh
 #
-# It installs what is missing (python3 / python3-venv through apt-get, the Python test packages into
-# ./.venv), builds the workspace, runs `cargo test --workspace`, then the Python end-to-end suite in
-# tests/python against the freshly built `pier` binary. Exits non-zero if any step fails.
+# It installs what is missing (python3 / python3-venv, and chromium / chromium-driver for the
+# console's browser tests, through apt-get; the Python test packages into ./.venv), builds the
+# workspace, runs `cargo test --workspace`, then the Python end-to-end suite in tests/python against the freshly built `pier` binary. Exits non-zero if any step fails.
 #
 # Environment:
 #   CARGO_TARGET_DIR  honoured (the pier binary is looked up there)
@@ -40,6 +40,10 @@ if ! command -v python3 >/dev/null; then
     apt_install python3 python3-venv
 fi
 python3 --version
+# The console tests drive Debian's headless Chromium through its chromedriver, at these fixed paths.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    apt_install chromium chromium-driver
+fi
 
 # ------------------------------------------------------------------------------------------------
 section "python test environment ($VENV)"
@@ -90,7 +94,7 @@ section "cargo test --workspace"
 cargo test --workspace
 
 # ------------------------------------------------------------------------------------------------
-section "python end-to-end tests (tests/python)"
+section "python end-to-end tests (tests/python; console screenshots in target/console-screenshots)"
 # shellcheck disable=SC2086  # PYTEST_ARGS is a list of words on purpose
 PIER_BIN="$PIER_BIN" "$VENV/bin/python" -m pytest -q tests/python ${PYTEST_ARGS:-}
 

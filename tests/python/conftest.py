@@ -3,7 +3,9 @@
 The binary comes from $PIER_BIN (default: <repo>/target/debug/pier). For every test session:
   1. a fresh temporary data dir is created,
   2. `pier key create --data-dir D --json` mints an access key (no server running yet),
-  3. `pier serve --data-dir D --listen 127.0.0.1:PORT` is started and polled until GET /ready is 200 (30 s),
+  3. `pier serve --data-dir D --listen 127.0.0.1:PORT --https-listen 127.0.0.1:PORT2` is started with the
+     AnalyticDB manager account in PIER_MANAGER_ACCOUNT / PIER_MANAGER_PASSWORD, and polled until GET
+     /ready is 200 (30 s); its self-signed certificate is then D/tls/cert.pem,
   4. at the end the server gets SIGTERM, then SIGKILL if it has not exited within 15 s.
 The server's stdout/stderr go to <data dir>/../pier.log; its tail is printed when start-up fails.
 """
@@ -33,6 +35,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 for _var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
     os.environ.pop(_var, None)
 READY_TIMEOUT_S = 30.0
+# The AnalyticDB manager account the session's server is given (ManagerAccount / ManagerAccountPassword).
+MANAGER = ("pier_test_admin", "Adm!n pass 1")
+# Where test_console.py saves its browser screenshots (test artifacts).
+SCREENSHOT_DIR = Path(os.environ.get("PIER_SCREENSHOT_DIR") or REPO_ROOT / "target" / "console-screenshots")
 STOP_TIMEOUT_S = 15.0
 
 
@@ -59,7 +65,7 @@ def _tail(path: Path, n: int = 60) -> str:
 class Pier:
     """A running pier server plus the access key minted for it."""
 
-    def __init__(self, binary: Path, workdir: Path):
+    def __init__(self, binary: Path, workdir: Path, manager: tuple[str, str] | None = MANAGER):
         self.binary = binary
         self.workdir = workdir
         self.data_dir = workdir / "data"
@@ -69,6 +75,12 @@ class Pier:
         self.host = "127.0.0.1"
         self.endpoint = f"{self.host}:{self.port}"  # what the OpenSearch SDK calls `endpoint`
         self.base_url = f"http://{self.endpoint}"
+        self.https_port = free_port()
+        self.https_endpoint = f"{self.host}:{self.https_port}"
+        self.tls_cert = self.data_dir / "tls" / "cert.pem"  # created by pier on first start
+        # None: let pier create the manager account on first start (and print it once).
+        self.manager = manager
+        self.manager_account, self.manager_password = manager or (None, None)
         self.proc: subprocess.Popen | None = None
         self.key_id, self.secret = self._create_key()
         self.http = requests.Session()
@@ -91,9 +103,12 @@ class Pier:
 
     def start(self) -> None:
         cmd = [str(self.binary), "serve", "--data-dir", str(self.data_dir),
-               "--listen", f"{self.host}:{self.port}"]
+               "--listen", f"{self.host}:{self.port}", "--https-listen", self.https_endpoint]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PIER_MANAGER_")}
+        if self.manager:
+            env["PIER_MANAGER_ACCOUNT"], env["PIER_MANAGER_PASSWORD"] = self.manager
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -200,3 +215,10 @@ def make_app(pier):
     yield _make
     for name in created:
         pier.delete(f"/api/v1/apps/{name}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say where the console screenshots of this run are (pytest captures the tests' own output)."""
+    shots = sorted(SCREENSHOT_DIR.glob("*.png")) if SCREENSHOT_DIR.is_dir() else []
+    if shots:
+        terminalreporter.write_line(f"console screenshots ({len(shots)}): {SCREENSHOT_DIR}")

@@ -2,8 +2,8 @@
 //! `pier serve`, on a private port and a temporary data dir), over loopback HTTP with signed
 //! pushes, so they measure what a client sees.
 
-use crate::client::{Client, Connection};
-use anyhow::{Context, bail};
+use crate::bench_server::{Server, machine, percentile, proc_status_bytes, start_server};
+use crate::client::Client;
 use clap::{Args, Subcommand};
 use rand::Rng;
 use reqwest::Method;
@@ -18,6 +18,15 @@ pub enum BenchCommand {
     /// Push throughput (acknowledged MB/s, indexing docs/s), ack→visible latency at half load,
     /// and the server's resident memory.
     Push(PushBench),
+    /// Search at 1M documents of real text: load rate, freshness (ack → found), QPS and p50/p99
+    /// per query class over signed HTTP, against pier's executor and tantivy in-process.
+    Search(crate::bench_search::SearchBench),
+    /// Vector Search Edition API: vectors/s acknowledged and indexed, memory, and recall@k,
+    /// p50/p99 and QPS of /vector-service/query at several ef values.
+    Vectors(crate::bench_vector::VectorBench),
+    /// `pier push` of a large JSON Lines file (1 GB by default) against a local server:
+    /// end-to-end documents/s, and the client's CPU and memory next to the server's.
+    PushClient(crate::bench_push_client::PushClientBench),
 }
 
 /// Settings of the push benchmark.
@@ -54,73 +63,23 @@ const SCHEMA: &str = r#"{"tables": {"main": {"primaryTable": true, "fields": {
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Push(b) => push(b).await,
+        BenchCommand::Search(b) => crate::bench_search::search(b).await,
+        BenchCommand::Vectors(b) => crate::bench_vector::vectors(b).await,
+        BenchCommand::PushClient(b) => crate::bench_push_client::push_client(b).await,
     }
 }
 
-/// The server under test; killed when dropped.
-struct Server {
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A line of /proc/PID/status in bytes, e.g. `VmRSS` (all resident memory) or `RssAnon` (heap
-/// and stacks, without the index files mapped into memory).
-fn proc_status_bytes(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))?;
-    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
-}
-
-async fn start_server(b: &PushBench) -> anyhow::Result<(Server, Client)> {
-    let dir = tempfile::tempdir()?;
-    let key = pier_engine::KeyStore::open(dir.path())?.create(Some("bench".into()))?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = std::process::Command::new(std::env::current_exe()?)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--commit-interval-ms",
-            &b.commit_interval_ms.to_string(),
-            "--max-unapplied-mb",
-            &b.max_unapplied_mb.to_string(),
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("PIER_LOG", "warn")
-        .spawn()
-        .context("starting the server")?;
-    let server = Server { child, _dir: dir };
-    let conn = Connection {
-        endpoint: format!("http://127.0.0.1:{port}"),
-        access_key: Some(key.id),
-        secret: Some(key.secret),
-        data_dir: ".".into(),
-    };
-    let client = conn.client()?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client
-        .call(Method::GET, "/api/v1/apps", None)
-        .await
-        .is_err()
-    {
-        if Instant::now() > deadline {
-            bail!("the server did not start within 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok((server, client))
+async fn start_server_for(b: &PushBench) -> anyhow::Result<(Server, Client)> {
+    start_server(
+        None,
+        &[
+            "--commit-interval-ms".into(),
+            b.commit_interval_ms.to_string(),
+            "--max-unapplied-mb".into(),
+            b.max_unapplied_mb.to_string(),
+        ],
+    )
+    .await
 }
 
 /// Makes push bodies of ~`doc_bytes` documents with English-like text from a fixed vocabulary.
@@ -177,40 +136,8 @@ impl BatchMaker {
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .next()
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|k| k.parse::<u64>().ok())
-        })
-        .map(|kb| kb / 1024 / 1024)
-        .unwrap_or(0);
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    format!("{cores} cores ({cpu}), {mem} GiB RAM")
-}
-
 async fn push(b: PushBench) -> anyhow::Result<()> {
-    let (server, client) = start_server(&b).await?;
+    let (server, client) = start_server_for(&b).await?;
     let client = Arc::new(client);
     client.call(Method::POST, "/api/v1/apps", Some(&json!({"name": "bench", "type": "advanced", "schema": serde_json::from_str::<Value>(SCHEMA)?}))).await?;
     let maker = Arc::new(BatchMaker::new(b.doc_bytes, b.batch_bytes));

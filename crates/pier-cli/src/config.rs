@@ -17,6 +17,12 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8700";
 /// commit_interval_ms = 200      # how often applied pushes become searchable
 /// max_unapplied_mb = 256        # per table; beyond it pushes get 3007 (retry)
 /// log_format = "text"           # or "json"
+/// https_listen = "127.0.0.1:8743"  # HTTPS (same routes); off unless set
+/// tls_cert = "/etc/pier/cert.pem"  # with tls_key; default: a self-signed pair in <data_dir>/tls
+/// tls_key = "/etc/pier/key.pem"
+/// manager_account = "admin"     # AnalyticDB manager account; default: created on first start
+/// manager_password = "..."
+/// adb_auth = "verify"           # AnalyticDB auth: verify, access-key or none
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +32,12 @@ pub struct FileConfig {
     pub commit_interval_ms: Option<u64>,
     pub max_unapplied_mb: Option<u64>,
     pub log_format: Option<String>,
+    pub https_listen: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub manager_account: Option<String>,
+    pub manager_password: Option<String>,
+    pub adb_auth: Option<String>,
 }
 
 impl FileConfig {

@@ -1,12 +1,17 @@
 //! `pier`: the server and the tools around it.
 
 mod bench;
+mod bench_push_client;
+mod bench_search;
+mod bench_server;
+mod bench_vector;
 mod client;
 mod config;
 mod push;
 mod search;
 mod serve;
 mod sync;
+mod table;
 
 use clap::{Parser, Subcommand};
 use client::Connection;
@@ -48,6 +53,16 @@ enum Command {
     App {
         #[command(subcommand)]
         command: AppCommand,
+        #[command(flatten)]
+        conn: Connection,
+        /// Print JSON for scripts.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// Manage Vector Search Edition tables on a running server.
+    Table {
+        #[command(subcommand)]
+        command: table::TableCommand,
         #[command(flatten)]
         conn: Connection,
         /// Print JSON for scripts.
@@ -382,6 +397,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         } => sync::run(command, conn, json).await,
         Command::Bench { command } => bench::run(command).await,
+        Command::Table {
+            command,
+            conn,
+            json,
+        } => table::run(command, conn, json).await,
     }
 }
 

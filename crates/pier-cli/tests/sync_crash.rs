@@ -250,4 +250,37 @@ async fn sigkill_during_sync_loses_nothing_and_keeps_order() {
         status["snapshot_rows"], 0,
         "resumed, not re-snapshotted: {status}"
     );
+
+    // The console's overview shows the source with its state.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = browser
+        .post(format!("{base}/login"))
+        .form(&[("key_id", key.id.as_str()), ("secret", key.secret.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = browser
+        .get(format!("{base}/"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Sync sources"), "{page}");
+    assert!(
+        page.contains("<th scope=\"row\">items</th>") && page.contains("<td>streaming</td>"),
+        "{page}"
+    );
 }

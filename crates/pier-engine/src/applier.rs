@@ -7,10 +7,12 @@
 //! key is always rewritten from the store's state, and outcome records are keyed by log position.
 
 use crate::Shared;
+use crate::catalog::AppKind;
 use crate::docstore::{StoredDoc, Version};
 use crate::entry::LogEntry;
 use crate::outcomes::{DocFailure, RequestOutcome};
 use crate::table::Table;
+use crate::vectors::{PreparedVectors, VECTOR_KEY_FIELD};
 use pier_model::{Cmd, Code, normalize_fields, parse_operations};
 use serde_json::Map;
 use std::sync::Arc;
@@ -72,8 +74,10 @@ fn apply_until_stopped(shared: &Shared, table: &Table) -> anyhow::Result<()> {
         if applied > table.committed_seq()
             && (stopping && caught_up || last_commit.elapsed() >= shared.config.commit_interval)
         {
-            commit(shared, table, applied)?;
+            commit(shared, table, applied, stopping && caught_up)?;
             last_commit = Instant::now();
+        } else if stopping && caught_up {
+            save_vectors_if_due(table, table.committed_seq(), true)?;
         }
         if applied >= replay_until
             && !table.replayed.load(Ordering::Relaxed)
@@ -99,16 +103,35 @@ fn apply_until_stopped(shared: &Shared, table: &Table) -> anyhow::Result<()> {
 }
 
 /// Makes the store and index durable through `applied`, publishes it, and frees covered log.
-fn commit(shared: &Shared, table: &Table, applied: u64) -> anyhow::Result<()> {
+/// `last` (shutdown) also checkpoints the vector indexes.
+fn commit(shared: &Shared, table: &Table, applied: u64, last: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     // The store first: the index checkpoint must never cover store writes that could be lost.
     shared.db.persist(fjall::PersistMode::SyncData)?;
     table.index.commit(applied)?;
     metrics::histogram!("pier_index_commit_seconds").record(started.elapsed().as_secs_f64());
     table.committed.send_replace(applied);
-    table.log.truncate_through(applied)?;
+    save_vectors_if_due(table, applied, last)?;
+    // The log is kept after the older checkpoint: the vector graphs are saved less often.
+    let covered = table
+        .vectors
+        .as_ref()
+        .map_or(applied, |v| v.checkpoint().min(applied));
+    table.log.truncate_through(covered)?;
     shared.expire_requests_if_due()?;
     tracing::debug!(app = %table.app_name, table = %table.schema.name, seq = applied, ms = started.elapsed().as_millis() as u64, "committed");
+    Ok(())
+}
+
+/// Checkpoints the vector graphs through `seq` (durable in the store and text index) when due.
+fn save_vectors_if_due(table: &Table, seq: u64, now: bool) -> anyhow::Result<()> {
+    if let Some(v) = &table.vectors
+        && v.save_due(now)
+    {
+        let started = Instant::now();
+        v.save(seq)?;
+        tracing::info!(app = %table.app_name, seq, ms = started.elapsed().as_millis() as u64, "vector indexes checkpointed");
+    }
     Ok(())
 }
 
@@ -154,6 +177,7 @@ fn apply_record(
         )),
         Ok(ops) => {
             outcome.documents = ops.len() as u32;
+            let mut vectors = Vec::new();
             for (i, op) in ops.into_iter().enumerate() {
                 let version = Version {
                     timestamp: op.timestamp.unwrap_or(entry.received_ms as i64),
@@ -161,12 +185,20 @@ fn apply_record(
                     index: i as u32,
                 };
                 if let Err(e) = apply_op(
-                    shared, table, op.cmd, &op.pk, &op.fields, version, replaying,
+                    shared,
+                    table,
+                    (op.cmd, &op.pk, &op.fields),
+                    version,
+                    replaying,
+                    &mut vectors,
                 )? {
                     outcome
                         .failed
                         .push(failure(i as u32, &op.pk, e.code, e.message));
                 }
+            }
+            if let Some(v) = &table.vectors {
+                v.apply_batch(vectors)?;
             }
         }
     }
@@ -198,50 +230,92 @@ fn apply_record(
     Ok(())
 }
 
-/// Applies one operation; the inner error is a per-document processing failure.
+/// Applies one operation (command, primary key, fields); the inner error is a per-document
+/// processing failure. Vector changes are collected in `vectors`, applied once per batch.
 fn apply_op(
     shared: &Shared,
     table: &Table,
-    cmd: Cmd,
-    pk: &str,
-    fields: &Map<String, serde_json::Value>,
+    (cmd, pk, fields): (Cmd, &str, &Map<String, serde_json::Value>),
     version: Version,
     replaying: bool,
+    vectors: &mut Vec<PreparedVectors>,
 ) -> anyhow::Result<Result<(), pier_model::DocError>> {
     let current = shared.docs.get(table.id, pk)?;
     if let Some(cur) = current.as_ref().filter(|c| c.version >= version) {
         // Already applied (replay) or superseded by a newer operation. On replay the index may
         // predate the store, so rewrite the key's entry from the store.
         if replaying {
-            index_state(table, pk, cur)?;
+            index_state(shared, table, pk, cur, vectors)?;
         }
         return Ok(Ok(()));
     }
     let doc = match cmd {
         Cmd::Delete => None,
         Cmd::Add | Cmd::Update => {
-            let normalized = match normalize_fields(fields, &table.schema) {
-                Ok(n) => n,
-                Err(e) => return Ok(Err(e)),
+            // Other dialects normalise values by their own types before the batch is logged.
+            let normalized = if table.kind == AppKind::OpenSearch {
+                match normalize_fields(fields, &table.schema) {
+                    Ok(n) => n,
+                    Err(e) => return Ok(Err(e)),
+                }
+            } else {
+                fields.clone()
             };
             let mut doc = match (cmd, current.and_then(|c| c.doc)) {
                 (Cmd::Update, Some(base)) => base,
                 _ => Map::new(),
             };
             doc.extend(normalized);
+            if let Some(Err(message)) = table.vectors.as_ref().map(|v| v.check(&doc)) {
+                return Ok(Err(pier_model::DocError {
+                    code: Code::P_FIELD_PARSE,
+                    message,
+                }));
+            }
             Some(doc)
         }
     };
     let state = StoredDoc { version, doc };
     shared.docs.put(table.id, pk, &state)?;
-    index_state(table, pk, &state)?;
+    index_state(shared, table, pk, &state, vectors)?;
     Ok(Ok(()))
 }
 
-fn index_state(table: &Table, pk: &str, state: &StoredDoc) -> anyhow::Result<()> {
+/// Makes the table's derived indexes hold the key's stored state (vector changes are queued in
+/// `pending`).
+fn index_state(
+    shared: &Shared,
+    table: &Table,
+    pk: &str,
+    state: &StoredDoc,
+    pending: &mut Vec<PreparedVectors>,
+) -> anyhow::Result<()> {
+    let Some(vectors) = &table.vectors else {
+        match &state.doc {
+            Some(doc) => table.index.upsert(pk, doc)?,
+            None => table.index.delete(pk),
+        }
+        return Ok(());
+    };
     match &state.doc {
-        Some(doc) => table.index.upsert(pk, doc)?,
-        None => table.index.delete(pk),
+        Some(doc) => {
+            let key = shared.vector_keys.key_for(table.id, pk)?;
+            pending.push(vectors.prepare(key, Some(doc)));
+            // Vectors are served from the graphs and the store, not from the text index.
+            let mut attributes: Map<String, serde_json::Value> = doc
+                .iter()
+                .filter(|(name, _)| !vectors.specs().iter().any(|s| &s.field == *name))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            attributes.insert(VECTOR_KEY_FIELD.to_string(), key.into());
+            table.index.upsert(pk, &attributes)?;
+        }
+        None => {
+            if let Some(key) = shared.vector_keys.key_of(table.id, pk)? {
+                pending.push(vectors.prepare(key, None));
+            }
+            table.index.delete(pk);
+        }
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use crate::quota::Limiter;
 use crate::table::{Table, now_ms};
+use crate::vectors::{VectorIndexSpec, VectorSet};
 use crate::{EngineConfig, EngineError, Shared, applier};
 use fjall::Keyspace;
 use pier_index::TableIndex;
@@ -46,6 +47,38 @@ pub(crate) struct TableRecord {
     id: u64,
 }
 
+/// Which API an app (a set of tables) was created through and is served by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AppKind {
+    /// An OpenSearch V3 app.
+    #[default]
+    OpenSearch,
+    /// A Vector Search Edition table (an app of one table).
+    VectorSearch,
+    /// An AnalyticDB collection (an app of one table).
+    AnalyticDb,
+}
+
+/// What [`crate::Engine::create`] needs to create an app.
+#[derive(Debug, Clone)]
+pub struct NewApp {
+    /// Name (validated by the caller's dialect).
+    pub name: String,
+    /// The API it belongs to.
+    pub kind: AppKind,
+    /// Standard or advanced (V3); advanced for the others.
+    pub app_type: AppType,
+    /// The storage schema: fields, search and filter indexes.
+    pub schema: Schema,
+    /// Vector indexes of the primary table.
+    pub vectors: Vec<VectorIndexSpec>,
+    /// The schema as the dialect's API describes it, returned as given.
+    pub dialect_schema: Option<serde_json::Value>,
+    /// Push quota.
+    pub quota: AppQuota,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct AppRecord {
     id: u64,
@@ -55,6 +88,12 @@ pub(crate) struct AppRecord {
     quota: AppQuota,
     created_at_ms: u64,
     tables: Vec<TableRecord>,
+    #[serde(default)]
+    kind: AppKind,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    vectors: Vec<VectorIndexSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dialect_schema: Option<serde_json::Value>,
 }
 
 /// An open app.
@@ -69,6 +108,10 @@ pub struct App {
     pub schema: Schema,
     /// Push quota.
     pub quota: AppQuota,
+    /// The API it belongs to.
+    pub kind: AppKind,
+    /// The schema in the dialect's own shape (Vector Search Edition, AnalyticDB).
+    pub dialect_schema: Option<serde_json::Value>,
     /// Creation time.
     pub created_at_ms: u64,
     /// Tables by name.
@@ -95,6 +138,9 @@ pub struct TableInfo {
     pub committed_seq: u64,
     /// Bytes of operation log on disk.
     pub log_bytes: u64,
+    /// Vectors indexed (tables with vector indexes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vectors: Option<u64>,
     /// The applier's current error, if it is failing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
@@ -118,6 +164,8 @@ pub struct AppInfo {
     pub tables: Vec<TableInfo>,
     /// The schema in the cloud's JSON shape.
     pub schema: serde_json::Value,
+    /// The API it belongs to.
+    pub kind: AppKind,
 }
 
 impl App {
@@ -130,6 +178,7 @@ impl App {
             created_at_ms: self.created_at_ms,
             quota: self.quota,
             schema: self.schema.to_json(),
+            kind: self.kind,
             tables: self
                 .tables
                 .values()
@@ -142,6 +191,7 @@ impl App {
                     unapplied_bytes: t.unapplied_bytes(),
                     committed_seq: t.committed_seq(),
                     log_bytes: t.log.disk_bytes(),
+                    vectors: t.vectors.as_ref().map(|v| v.vector_count() as u64),
                     failure: t.failure(),
                 })
                 .collect(),
@@ -188,17 +238,29 @@ pub(crate) fn open_app(shared: &Arc<Shared>, r: AppRecord) -> Result<App, Engine
         let (search, filters) = pier_model::schema::table_indexes(&r.schema, &tr.name);
         let index = TableIndex::open(&dir.join("index"), &search, &filters)
             .map_err(|e| EngineError::Storage(e.to_string()))?;
-        let checkpoint = index
+        let mut checkpoint = index
             .checkpoint()
             .map_err(|e| EngineError::Storage(e.to_string()))?;
-        let table = Arc::new(Table::new(
+        let vectors = if r.vectors.is_empty() || !schema.primary_table {
+            None
+        } else {
+            let set = VectorSet::open(&dir.join("vectors"), r.vectors.clone())
+                .map_err(|e| EngineError::Storage(e.to_string()))?;
+            // The log is kept from the older of the two checkpoints; replay from there.
+            checkpoint = checkpoint.min(set.checkpoint());
+            Some(set)
+        };
+        let mut table = Table::new(
             tr.id,
             (r.id, &r.name, r.app_type),
             schema,
             log,
             index,
             checkpoint,
-        ));
+        );
+        table.kind = r.kind;
+        table.vectors = vectors;
+        let table = Arc::new(table);
         table
             .restore_clock()
             .map_err(|e| EngineError::Storage(e.to_string()))?;
@@ -212,6 +274,8 @@ pub(crate) fn open_app(shared: &Arc<Shared>, r: AppRecord) -> Result<App, Engine
         app_type: r.app_type,
         schema: r.schema,
         quota: r.quota,
+        kind: r.kind,
+        dialect_schema: r.dialect_schema,
         created_at_ms: r.created_at_ms,
         tables,
     })
@@ -251,15 +315,10 @@ impl Catalog {
     }
 
     /// Records a new app (durably, before it is used).
-    pub fn create(
-        &self,
-        name: &str,
-        app_type: AppType,
-        schema: Schema,
-        quota: AppQuota,
-    ) -> Result<AppRecord, EngineError> {
+    pub fn create(&self, new: NewApp) -> Result<AppRecord, EngineError> {
         let id = self.next_id()?;
-        let tables = schema
+        let tables = new
+            .schema
             .tables
             .iter()
             .map(|t| {
@@ -271,15 +330,18 @@ impl Catalog {
             .collect::<Result<_, _>>()?;
         let record = AppRecord {
             id,
-            name: name.to_string(),
-            app_type,
-            schema,
-            quota,
+            name: new.name.clone(),
+            app_type: new.app_type,
+            schema: new.schema,
+            quota: new.quota,
             created_at_ms: now_ms(),
             tables,
+            kind: new.kind,
+            vectors: new.vectors,
+            dialect_schema: new.dialect_schema,
         };
         self.apps.insert(
-            format!("{APP_PREFIX}{name}"),
+            format!("{APP_PREFIX}{}", new.name),
             serde_json::to_vec(&record).expect("plain struct"),
         )?;
         self.persist()?;

@@ -9,12 +9,15 @@ mod catalog;
 pub mod docstore;
 mod entry;
 pub mod keys;
+pub mod namespaces;
 pub mod outcomes;
 mod quota;
 pub mod sync;
 mod table;
+pub mod vector_search;
+pub mod vectors;
 
-pub use catalog::{App, AppInfo, AppQuota, TableInfo};
+pub use catalog::{App, AppInfo, AppKind, AppQuota, NewApp, TableInfo};
 pub use keys::{AccessKey, KeyStore};
 pub use outcomes::{DocFailure, ErrorFilter, RequestOutcome};
 pub use table::{Table, now_ms};
@@ -22,7 +25,7 @@ pub use table::{Table, now_ms};
 use docstore::DocStore;
 use outcomes::Outcomes;
 use parking_lot::{Mutex, RwLock};
-use pier_model::{Code, parse_push_body};
+use pier_model::{Code, parse_operations};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -154,6 +157,7 @@ pub(crate) struct Shared {
     pub docs: DocStore,
     pub outcomes: Outcomes,
     pub sources: sync::Sources,
+    pub vector_keys: vectors::VectorKeys,
     /// Requests acknowledged and not yet applied (by id).
     pub pending: Mutex<HashMap<String, (String, String)>>,
     /// When request records were last expired (ms since the epoch).
@@ -189,6 +193,7 @@ impl Shared {
 pub struct Engine {
     shared: Arc<Shared>,
     keys: KeyStore,
+    namespaces: namespaces::Namespaces,
     catalog: catalog::Catalog,
     apps: RwLock<BTreeMap<String, Arc<App>>>,
     request_counter: AtomicU64,
@@ -214,19 +219,23 @@ impl Engine {
         let outcomes = Outcomes::new(ks("requests")?, ks("errors")?);
         let catalog = catalog::Catalog::new(db.clone(), ks("apps")?);
         let sources = sync::Sources::new(ks("syncs")?, ks("sync_positions")?);
+        let vector_keys = vectors::VectorKeys::new(ks("vector_keys")?);
         let keys = KeyStore::open(&config.data_dir)?;
+        let namespaces = namespaces::Namespaces::open(&db, &config.data_dir)?;
         let shared = Arc::new(Shared {
             config,
             db,
             docs,
             outcomes,
             sources,
+            vector_keys,
             pending: Mutex::new(HashMap::new()),
             last_expiry_ms: AtomicU64::new(0),
         });
         let engine = Engine {
             catalog,
             keys,
+            namespaces,
             apps: RwLock::new(BTreeMap::new()),
             request_counter: AtomicU64::new(rand::random::<u64>() % 10_000_000_000),
             shared,
@@ -242,6 +251,11 @@ impl Engine {
     /// The access keys.
     pub fn keys(&self) -> &KeyStore {
         &self.keys
+    }
+
+    /// The AnalyticDB namespaces and manager account.
+    pub fn namespaces(&self) -> &namespaces::Namespaces {
+        &self.namespaces
     }
 
     /// The engine's configuration.
@@ -268,13 +282,51 @@ impl Engine {
         pier_model::schema::validate_name("app", name).map_err(|e| EngineError::Invalid(e.0))?;
         let schema = pier_model::Schema::from_json(schema)
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
-        let mut apps = self.apps.write();
-        if apps.contains_key(name) {
-            return Err(EngineError::AppExists(name.to_string()));
+        self.create(NewApp {
+            name: name.to_string(),
+            kind: AppKind::OpenSearch,
+            app_type,
+            schema,
+            vectors: Vec::new(),
+            dialect_schema: None,
+            quota,
+        })
+    }
+
+    /// Creates an app from a schema a dialect has validated. With vector indexes, the primary
+    /// table gets the integer attribute [`vectors::VECTOR_KEY_FIELD`] (for filtered vector
+    /// searches) and its vector fields are left out of the text index's stored source.
+    pub fn create(&self, mut new: NewApp) -> Result<AppInfo, EngineError> {
+        for spec in &new.vectors {
+            spec.validate()
+                .map_err(|e| EngineError::Invalid(format!("vector index '{}': {e}", spec.name)))?;
         }
-        let record = self.catalog.create(name, app_type, schema, quota)?;
+        if !new.vectors.is_empty() {
+            let primary = new
+                .schema
+                .tables
+                .iter_mut()
+                .find(|t| t.primary_table)
+                .ok_or_else(|| EngineError::Invalid("the schema has no primary table".into()))?;
+            primary.fields.push(pier_model::FieldSchema {
+                name: vectors::VECTOR_KEY_FIELD.to_string(),
+                field_type: pier_model::FieldType::Int,
+                primary_key: false,
+                join_with: None,
+            });
+            new.schema
+                .indexes
+                .filter_fields
+                .push(vectors::VECTOR_KEY_FIELD.to_string());
+        }
+        let mut apps = self.apps.write();
+        if apps.contains_key(&new.name) {
+            return Err(EngineError::AppExists(new.name));
+        }
+        let name = new.name.clone();
+        let record = self.catalog.create(new)?;
         let app = Arc::new(catalog::open_app(&self.shared, record)?);
-        apps.insert(name.to_string(), app.clone());
+        apps.insert(name, app.clone());
         Ok(app.info())
     }
 
@@ -303,6 +355,7 @@ impl Engine {
         self.catalog.delete(name)?;
         for t in app.tables.values() {
             self.shared.docs.drop_table(t.id)?;
+            self.shared.vector_keys.drop_table(t.id)?;
         }
         self.shared.outcomes.drop_app(app.id)?;
         self.shared.db.persist(fjall::PersistMode::SyncAll)?;
@@ -346,7 +399,9 @@ impl Engine {
                 ),
             )
         })?;
-        parse_push_body(body, &t.schema, app.app_type)
+        // Other dialects check their own request limits before they hand a batch over.
+        let v3_limits = app.kind == AppKind::OpenSearch;
+        parse_operations(body, &t.schema, app.app_type, v3_limits)
             .map_err(|e| Rejection::new(e.code, e.message))?;
         if t.unapplied_bytes() > self.shared.config.max_unapplied_bytes {
             return Err(Rejection {

@@ -1,7 +1,9 @@
 //! A table: its operation log, its index, and the counters that tie them together (what is
 //! appended, applied, committed).
 
+use crate::catalog::AppKind;
 use crate::entry::{LogEntry, SourceMark};
+use crate::vectors::VectorSet;
 use parking_lot::Mutex;
 use pier_index::TableIndex;
 use pier_model::{AppType, TableSchema};
@@ -34,6 +36,10 @@ pub struct Table {
     pub log: Log,
     /// The derived text/filter index.
     pub index: TableIndex,
+    /// The API the table belongs to.
+    pub kind: AppKind,
+    /// The vector indexes, for tables that have them.
+    pub vectors: Option<VectorSet>,
     /// Last receive time handed out; receive times are monotonic per table so that operations
     /// without a timestamp keep their receive order even if the wall clock steps back.
     clock: Mutex<u64>,
@@ -73,6 +79,8 @@ impl Table {
             schema,
             log,
             index,
+            kind: AppKind::OpenSearch,
+            vectors: None,
             clock: Mutex::new(0),
             unapplied_bytes: AtomicU64::new(0),
             applied_seq: AtomicU64::new(checkpoint),

@@ -193,19 +193,13 @@ enum Exit {
     Disconnected { message: String, progressed: bool },
 }
 
-/// Binlog file name of a ROTATE event. Before the first FORMAT_DESCRIPTION the parser does not
-/// know the checksum algorithm, so the artificial ROTATE's name still carries the 4 checksum
-/// bytes: binlog names end in `.<digits>`, which tells the two cases apart.
-fn rotate_name(raw: &[u8], checksum: bool) -> String {
-    fn looks_right(n: &[u8]) -> bool {
-        match n.iter().rposition(|&b| b == b'.') {
-            Some(dot) => dot + 1 < n.len() && n[dot + 1..].iter().all(u8::is_ascii_digit),
-            None => false,
-        }
-    }
-    let name = if looks_right(raw) || !checksum || raw.len() <= 4 {
-        raw
-    } else if looks_right(&raw[..raw.len() - 4]) {
+/// Binlog file name of a ROTATE event. Before the connection's first FORMAT_DESCRIPTION the
+/// parser does not know the checksum algorithm, so a ROTATE seen then (the artificial one that
+/// starts every dump) still carries the 4 checksum bytes when the server checksums events.
+/// (Guessing from the name's shape is not enough: the checksum bytes can themselves end in
+/// `.<digit>`.)
+fn rotate_name(raw: &[u8], checksum_left_on: bool) -> String {
+    let name = if checksum_left_on && raw.len() > 4 {
         &raw[..raw.len() - 4]
     } else {
         raw
@@ -231,6 +225,8 @@ struct Reader {
     gtid_known: bool,
     // Per-connection state.
     file: String,
+    /// Whether this connection has delivered its FORMAT_DESCRIPTION event (see [`rotate_name`]).
+    format_seen: bool,
     in_txn: bool,
     pending: Vec<Change>,
     pending_gtid: Option<PendingGtid>,
@@ -292,6 +288,7 @@ impl Reader {
             boundary: from,
             gtid: gtid.unwrap_or(GtidState::None),
             gtid_known,
+            format_seen: false,
             in_txn: false,
             pending: Vec::new(),
             pending_gtid: None,
@@ -357,6 +354,7 @@ impl Reader {
 
     fn reset_connection_state(&mut self) {
         self.file = self.boundary.file.clone();
+        self.format_seen = false;
         self.in_txn = false;
         self.pending.clear();
         self.pending_gtid = None;
@@ -536,7 +534,10 @@ impl Reader {
                 let r: RotateEvent<'_> = ev
                     .read_event()
                     .map_err(|e| self.decode_err(format!("ROTATE: {e}")))?;
-                self.file = rotate_name(r.name_raw(), self.server.binlog_checksum);
+                self.file = rotate_name(
+                    r.name_raw(),
+                    self.server.binlog_checksum && !self.format_seen,
+                );
                 if !self.in_txn {
                     let moved = self.file != self.boundary.file;
                     self.boundary = Position {
@@ -550,7 +551,10 @@ impl Reader {
                 }
                 Ok(())
             }
-            FORMAT_DESCRIPTION_EVENT => Ok(()),
+            FORMAT_DESCRIPTION_EVENT => {
+                self.format_seen = true;
+                Ok(())
+            }
             HEARTBEAT_EVENT | HEARTBEAT_EVENT_V2 => Ok(()),
             MARIADB_GTID_EVENT => {
                 let d = ev.data();
@@ -807,11 +811,14 @@ mod tests {
 
     #[test]
     fn rotate_names() {
-        assert_eq!(rotate_name(b"binlog.000002", true), "binlog.000002");
+        assert_eq!(rotate_name(b"binlog.000002", false), "binlog.000002");
         assert_eq!(
             rotate_name(b"binlog.000002\x8a\x01\xff\x10", true),
             "binlog.000002"
         );
+        // Checksum bytes that happen to end in `.<digit>` (seen in a test run as
+        // `binlog.000001tU.7`).
+        assert_eq!(rotate_name(b"binlog.000001tU.7", true), "binlog.000001");
         assert_eq!(rotate_name(b"mysql-bin.000123", false), "mysql-bin.000123");
     }
 }

@@ -49,6 +49,9 @@ pub enum Expr {
     And(Vec<Expr>),
     /// Any must hold (`OR`), two or more.
     Or(Vec<Expr>),
+    /// Does not hold. The V3 filter language has no negation of its own; other dialects'
+    /// filters (Vector Search Edition `NOT`, AnalyticDB `NOT`) are translated into this tree.
+    Not(Box<Expr>),
     /// `in(expr, "v1|v2")` or, negated, `notin(expr, "v1|v2")`.
     In {
         /// The tested value, usually a field.
@@ -56,6 +59,33 @@ pub enum Expr {
         /// The listed values, split on `|`, as written.
         values: Vec<String>,
         /// True for `notin`.
+        negated: bool,
+    },
+    /// SQL `[NOT] LIKE` / `ILIKE` (AnalyticDB filters): `%` matches any run of characters, `_`
+    /// one character, `\` makes the next character literal. On a multi-value field: any value.
+    Like {
+        /// The tested value, usually a field.
+        expr: Box<Expr>,
+        /// The pattern.
+        pattern: String,
+        /// True for `ILIKE` (case-insensitive).
+        case_insensitive: bool,
+        /// True for `NOT LIKE`.
+        negated: bool,
+    },
+    /// A key path into a field holding JSON text (AnalyticDB's jsonb `col->'a'->>'b'`): the
+    /// value found there, as a string or a number; no value when the path is absent.
+    JsonPath {
+        /// The JSON text, usually a field.
+        expr: Box<Expr>,
+        /// Object keys (or array indexes, as digits), outermost first.
+        path: Vec<String>,
+    },
+    /// SQL `IS [NOT] NULL` (AnalyticDB filters): the field has no value.
+    IsNull {
+        /// The tested value, usually a field.
+        expr: Box<Expr>,
+        /// True for `IS NOT NULL`.
         negated: bool,
     },
     /// Any other function call, such as `distance(lon,lat,"120.3","30.5")` or `fieldlen(tag)`.

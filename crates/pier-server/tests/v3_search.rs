@@ -558,3 +558,56 @@ async fn metrics_show_pushes_searches_and_table_state() {
         assert!(body.contains(needle), "{needle} missing from:\n{body}");
     }
 }
+
+#[tokio::test]
+async fn suggest_completes_typed_prefixes_from_an_index() {
+    let s = start().await;
+    let call = |name: &str, params: Vec<(String, String)>| {
+        let path = format!("/v3/openapi/apps/shop/suggest/{name}/search");
+        let headers = pier_auth::sign_request(
+            &s.key.0,
+            &s.key.1,
+            "GET",
+            &path,
+            &params,
+            b"",
+            time::OffsetDateTime::now_utc(),
+        );
+        let mut req = s.http.get(format!("{}{path}", s.base)).query(&params);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            (resp.status(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let p = |q: &str, hit: &str| {
+        vec![
+            ("query".to_string(), q.to_string()),
+            ("hit".to_string(), hit.to_string()),
+        ]
+    };
+    let (status, v) = call("default", p("苹果手", "10")).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["suggestions"],
+        json!([{"suggestion": "苹果手机充电器"}]),
+        "{v}"
+    );
+    assert_eq!(v["errors"], json!([]));
+    assert!(v["request_id"].as_str().is_some() && v["searchtime"].is_number());
+    let (_, v) = call("en", p("apple ph", "10")).await;
+    assert_eq!(
+        v["suggestions"],
+        json!([{"suggestion": "Apple phone chargers charging fast"}]),
+        "{v}"
+    );
+    let (_, v) = call("default", p("大学", "1")).await;
+    assert_eq!(v["suggestions"].as_array().unwrap().len(), 1, "{v}");
+    let (status, v) = call("default", p("x", "11")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let (status, v) = call("nosuch", p("x", "5")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["errors"][0]["code"], json!(6101), "{v}");
+}

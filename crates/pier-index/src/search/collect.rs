@@ -6,7 +6,7 @@
 //! ordered list, so it keeps every candidate.
 
 use super::SearchError;
-use super::expr::{Compiled, SegmentColumns, Val};
+use super::expr::{Atom, Compiled, SegmentColumns, Val};
 use pier_model::FieldSchema;
 use pier_query::{AggFun, Aggregate, Distinct, Order, SearchRequest, SortExpr, codes};
 use std::cmp::Ordering;
@@ -129,7 +129,9 @@ pub struct PlanCollector {
 
 impl PlanCollector {
     fn needs_score(&self) -> bool {
+        // Without candidates to keep (only the total and groups), scores are never read.
         !self.scroll
+            && self.keep > 0
             && self
                 .request
                 .sort
@@ -140,8 +142,14 @@ impl PlanCollector {
 
 /// Compares two candidates by the request's sort keys, then by address for a stable order.
 pub fn compare(orders: &[Order], a: &Candidate, b: &Candidate) -> Ordering {
+    compare_keys(orders, (&a.keys[..], a.address), (&b.keys[..], b.address))
+}
+
+/// [`compare`] on sort key values and addresses, so a document can be ranked against the kept
+/// candidates before a [`Candidate`] is built for it.
+fn compare_keys(orders: &[Order], a: (&[Val], DocAddress), b: (&[Val], DocAddress)) -> Ordering {
     for (i, order) in orders.iter().enumerate() {
-        let o = a.keys[i].total_cmp(&b.keys[i]);
+        let o = a.0[i].total_cmp(&b.0[i]);
         let o = if *order == Order::Desc {
             o.reverse()
         } else {
@@ -151,7 +159,7 @@ pub fn compare(orders: &[Order], a: &Candidate, b: &Candidate) -> Ordering {
             return o;
         }
     }
-    (a.address.segment_ord, a.address.doc_id).cmp(&(b.address.segment_ord, b.address.doc_id))
+    (a.1.segment_ord, a.1.doc_id).cmp(&(b.1.segment_ord, b.1.doc_id))
 }
 
 /// Sort keys of one segment: the relevance score or a compiled expression.
@@ -168,6 +176,94 @@ struct AggPlan {
     functions: Vec<(Acc, Option<Compiled>)>,
 }
 
+/// Most term ordinals (or range buckets) a segment's groups are kept for in a dense array;
+/// larger dictionaries use a hash map so a query never allocates in proportion to them.
+const DENSE_GROUPS: usize = 1 << 16;
+
+/// A group of one segment, keyed by what the column holds rather than by its label, so
+/// grouping allocates nothing per document. Labels are made once per group at harvest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum SegKey {
+    /// A term ordinal of a string key, a range bucket's index, or an integer key's offset
+    /// from the segment's least value ([`SegGroups::base`]).
+    Slot(u64),
+    /// An integer key.
+    Int(i64),
+    /// A double key, by its bits (labels that print alike are merged at harvest).
+    Float(u64),
+}
+
+/// One group's document count and accumulators.
+type GroupAcc = (u64, Vec<Acc>);
+
+/// The groups of one aggregate spec within one segment.
+struct SegGroups {
+    /// Groups of slots below its length, indexed by slot (a count of 0 is an empty group).
+    dense: Vec<GroupAcc>,
+    /// Every other group.
+    sparse: HashMap<SegKey, GroupAcc>,
+    /// For an integer key whose values span fewer than [`DENSE_GROUPS`] in this segment: the
+    /// least value; keys are slots offset from it.
+    base: Option<i64>,
+}
+
+impl SegGroups {
+    /// The groups of `plan` in the segment of `columns`: dense for range buckets, small string
+    /// dictionaries and narrow integer spans, hashed otherwise.
+    fn new(plan: &AggPlan, columns: &SegmentColumns) -> SegGroups {
+        let small = |n: usize| n <= DENSE_GROUPS;
+        let (dense, base) = if !plan.range.is_empty() {
+            (plan.range.len() + 1, None)
+        } else if let Some(n) = columns.dictionary_len(&plan.key).filter(|n| small(*n)) {
+            (n, None)
+        } else if let Some((lo, hi)) = columns
+            .int_bounds(&plan.key)
+            .filter(|(lo, hi)| hi.abs_diff(*lo) < DENSE_GROUPS as u64)
+        {
+            (hi.abs_diff(lo) as usize + 1, Some(lo))
+        } else {
+            (0, None)
+        };
+        SegGroups {
+            dense: vec![(0, Vec::new()); dense],
+            sparse: HashMap::new(),
+            base,
+        }
+    }
+
+    /// The segment group a key value falls in: the value itself, or its range bucket (strings
+    /// have none).
+    fn key(&self, atom: Atom, range: &[f64]) -> Option<SegKey> {
+        if range.is_empty() {
+            return Some(match (atom, self.base) {
+                (Atom::Ord(o), _) => SegKey::Slot(o),
+                // Every value of the column lies in [base, base + dense.len()).
+                (Atom::Int(i), Some(base)) => SegKey::Slot(i.abs_diff(base)),
+                (Atom::Int(i), None) => SegKey::Int(i),
+                (Atom::Float(f), _) => SegKey::Float(f.to_bits()),
+            });
+        }
+        let x = match atom {
+            Atom::Int(i) => i as f64,
+            Atom::Float(f) => f,
+            Atom::Ord(_) => return None,
+        };
+        Some(SegKey::Slot(bucket(x, range) as u64))
+    }
+
+    /// The group of `key`, created with a copy of `empty` accumulators when new.
+    fn entry(&mut self, key: SegKey, empty: &[(Acc, Option<Compiled>)]) -> &mut GroupAcc {
+        let group = match key {
+            SegKey::Slot(i) if (i as usize) < self.dense.len() => &mut self.dense[i as usize],
+            key => self.sparse.entry(key).or_default(),
+        };
+        if group.0 == 0 && group.1.is_empty() {
+            group.1 = empty.iter().map(|(a, _)| a.clone()).collect();
+        }
+        group
+    }
+}
+
 /// The collector's work in one segment.
 pub struct PlanSegment {
     segment: SegmentOrdinal,
@@ -177,6 +273,15 @@ pub struct PlanSegment {
     orders: Arc<[Order]>,
     distinct: Vec<(Option<Compiled>, Compiled)>,
     aggs: Vec<AggPlan>,
+    /// Per aggregate spec, its groups in this segment.
+    groups: Vec<SegGroups>,
+    /// Reused buffer of a document's group key values.
+    atoms: Vec<Atom>,
+    /// Reused buffer of a document's sort key values.
+    scratch: Vec<Val>,
+    /// After a trim: the sort keys and address of the worst candidate kept. A document that
+    /// does not rank before it cannot reach the page, so no candidate is built for it.
+    worst: Option<(Vec<Val>, DocAddress)>,
     after: Option<DocId>,
     keep: usize,
     collected: Collected,
@@ -211,15 +316,7 @@ impl Collector for PlanCollector {
             merged.candidates.extend(fruit.candidates);
             for (into, from) in merged.groups.iter_mut().zip(fruit.groups) {
                 for (value, (count, accs)) in from {
-                    match into.get_mut(&value) {
-                        Some((c, existing)) => {
-                            *c += count;
-                            existing.iter_mut().zip(accs).for_each(|(a, b)| a.merge(b));
-                        }
-                        None => {
-                            into.insert(value, (count, accs));
-                        }
-                    }
+                    merge_group(into, value, count, accs);
                 }
             }
         }
@@ -281,7 +378,7 @@ impl PlanCollector {
                 Ok((filter, key))
             })
             .collect::<Result<_, SearchError>>()?;
-        let aggs = r
+        let aggs: Vec<AggPlan> = r
             .aggregates
             .iter()
             .map(|a: &Aggregate| {
@@ -325,6 +422,7 @@ impl PlanCollector {
                 // The cursor is past this segment: it is done.
                 Ordering::Greater => Some(DocId::MAX),
             });
+        let groups = aggs.iter().map(|a| SegGroups::new(a, &columns)).collect();
         Ok(PlanSegment {
             segment: segment_ord,
             columns,
@@ -333,6 +431,10 @@ impl PlanCollector {
             orders: self.orders(),
             distinct,
             aggs,
+            groups,
+            atoms: Vec::new(),
+            scratch: Vec::new(),
+            worst: None,
             after,
             keep: self.keep,
             collected: Collected {
@@ -343,30 +445,20 @@ impl PlanCollector {
     }
 }
 
-/// The group a document's key value falls in: the value itself, or its range bucket.
-fn group_label(value: &Val, range: &[f64]) -> Option<String> {
-    if range.is_empty() {
-        return match value {
-            Val::Null => None,
-            v => Some(v.to_display()),
-        };
-    }
-    let x = match value {
-        Val::Many(v) => v.first()?.clone(),
-        v => v.clone(),
-    };
-    let x = match x {
-        Val::Int(i) => i as f64,
-        Val::Float(f) => f,
-        _ => return None,
-    };
+/// The index of the range bucket `x` falls in: 0 below the first bound, `range.len()` from
+/// the last bound up.
+fn bucket(x: f64, range: &[f64]) -> usize {
+    range.iter().position(|b| x < *b).unwrap_or(range.len())
+}
+
+/// The label of range bucket `i` (`~10`, `10~50`, `50~`).
+fn bucket_label(i: usize, range: &[f64]) -> String {
     let fmt = |f: f64| Val::Float(f).to_display();
-    let upper = range.iter().position(|b| x < *b);
-    Some(match upper {
-        Some(0) => format!("~{}", fmt(range[0])),
-        Some(i) => format!("{}~{}", fmt(range[i - 1]), fmt(range[i])),
-        None => format!("{}~", fmt(range[range.len() - 1])),
-    })
+    match i {
+        0 => format!("~{}", fmt(range[0])),
+        i if i < range.len() => format!("{}~{}", fmt(range[i - 1]), fmt(range[i])),
+        _ => format!("{}~", fmt(range[range.len() - 1])),
+    }
 }
 
 impl SegmentCollector for PlanSegment {
@@ -382,24 +474,27 @@ impl SegmentCollector for PlanSegment {
             return;
         }
         self.collected.total += 1;
-        for (plan, groups) in self.aggs.iter().zip(&mut self.collected.groups) {
+        for (plan, groups) in self.aggs.iter().zip(&mut self.groups) {
             if let Some(f) = &plan.filter
                 && !self.columns.test(f, doc)
             {
                 continue;
             }
-            let key = self.columns.eval(&plan.key, doc);
-            let labels: Vec<String> = match (&key, plan.range.is_empty()) {
-                (Val::Many(items), true) => items
-                    .iter()
-                    .filter_map(|v| group_label(v, &plan.range))
-                    .collect(),
-                _ => group_label(&key, &plan.range).into_iter().collect(),
+            self.atoms.clear();
+            self.columns.atoms(&plan.key, doc, &mut self.atoms);
+            // Which values make groups: every value of a multi-value field, but only the first
+            // for range buckets; the last (the only) value of a single-valued field.
+            let multi = matches!(plan.key, Compiled::Field(_, true));
+            let picked = match (multi, plan.range.is_empty()) {
+                (true, true) => &self.atoms[..],
+                (true, false) => &self.atoms[..self.atoms.len().min(1)],
+                (false, _) => &self.atoms[self.atoms.len().saturating_sub(1)..],
             };
-            for label in labels {
-                let (count, accs) = groups.entry(label).or_insert_with(|| {
-                    (0, plan.functions.iter().map(|(a, _)| a.clone()).collect())
-                });
+            for atom in picked {
+                let Some(key) = groups.key(*atom, &plan.range) else {
+                    continue;
+                };
+                let (count, accs) = groups.entry(key, &plan.functions);
                 *count += 1;
                 for (acc, (_, arg)) in accs.iter_mut().zip(&plan.functions) {
                     let v = arg.as_ref().map(|e| self.columns.eval(e, doc));
@@ -407,14 +502,27 @@ impl SegmentCollector for PlanSegment {
                 }
             }
         }
-        let keys = self
-            .keys
-            .iter()
-            .map(|k| match k {
-                KeyExpr::Rank => Val::Float(f64::from(score)),
-                KeyExpr::Expr(e) => self.columns.eval(e, doc),
-            })
-            .collect();
+        if self.keep == 0 {
+            // Only the total and the groups were asked for.
+            return;
+        }
+        let address = DocAddress::new(self.segment, doc);
+        let mut keys = std::mem::take(&mut self.scratch);
+        keys.clear();
+        keys.extend(self.keys.iter().map(|k| match k {
+            KeyExpr::Rank => Val::Float(f64::from(score)),
+            KeyExpr::Expr(e) => self.columns.eval(e, doc),
+        }));
+        if let Some((worst_keys, worst_address)) = &self.worst
+            && compare_keys(
+                &self.orders,
+                (&keys[..], address),
+                (&worst_keys[..], *worst_address),
+            ) != Ordering::Less
+        {
+            self.scratch = keys;
+            return;
+        }
         let distinct = self
             .distinct
             .iter()
@@ -424,20 +532,65 @@ impl SegmentCollector for PlanSegment {
             })
             .collect();
         self.collected.candidates.push(Candidate {
-            address: DocAddress::new(self.segment, doc),
+            address,
             score,
             keys,
             distinct,
         });
         let len = self.collected.candidates.len();
-        if self.keep < usize::MAX / 4 && len >= 2 * self.keep + 1024 {
+        // Trimming to the best `keep` early sets `worst`, after which most documents are
+        // rejected before a candidate is built; each trim is linear in the list and halves it.
+        if self.keep < usize::MAX / 4 && len >= 2 * self.keep.max(32) {
             self.trim();
         }
     }
 
     fn harvest(mut self) -> Collected {
         self.trim();
+        for ((plan, groups), into) in self
+            .aggs
+            .iter()
+            .zip(std::mem::take(&mut self.groups))
+            .zip(&mut self.collected.groups)
+        {
+            let dense = groups
+                .dense
+                .into_iter()
+                .enumerate()
+                .filter(|(_, (count, _))| *count > 0)
+                .map(|(i, group)| (SegKey::Slot(i as u64), group));
+            for (key, (count, accs)) in dense.chain(groups.sparse) {
+                let label = match key {
+                    SegKey::Slot(i) if !plan.range.is_empty() => {
+                        bucket_label(i as usize, &plan.range)
+                    }
+                    SegKey::Slot(i) => match groups.base {
+                        Some(base) => Val::Int(base.wrapping_add(i as i64)).to_display(),
+                        None => match self.columns.atom_value(&plan.key, Atom::Ord(i)) {
+                            Some(v) => v.to_display(),
+                            None => continue,
+                        },
+                    },
+                    SegKey::Int(i) => Val::Int(i).to_display(),
+                    SegKey::Float(bits) => Val::Float(f64::from_bits(bits)).to_display(),
+                };
+                merge_group(into, label, count, accs);
+            }
+        }
         self.collected
+    }
+}
+
+/// Adds a group's count and accumulators to the group of `label` in `into`.
+fn merge_group(into: &mut Groups, label: String, count: u64, accs: Vec<Acc>) {
+    match into.get_mut(&label) {
+        Some((c, existing)) => {
+            *c += count;
+            existing.iter_mut().zip(accs).for_each(|(a, b)| a.merge(b));
+        }
+        None => {
+            into.insert(label, (count, accs));
+        }
     }
 }
 
@@ -445,10 +598,13 @@ impl PlanSegment {
     fn trim(&mut self) {
         let keep = self.keep;
         let candidates = &mut self.collected.candidates;
-        if candidates.len() > keep {
+        if keep > 0 && candidates.len() > keep {
             let orders = &self.orders;
-            candidates.select_nth_unstable_by(keep, |a, b| compare(orders, a, b));
+            candidates.select_nth_unstable_by(keep - 1, |a, b| compare(orders, a, b));
             candidates.truncate(keep);
+            // The pivot is now the worst candidate kept.
+            let worst = &candidates[keep - 1];
+            self.worst = Some((worst.keys.clone(), worst.address));
         }
     }
 }

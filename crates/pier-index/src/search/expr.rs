@@ -9,6 +9,7 @@ use super::SearchError;
 use crate::table_index::filter_field_name;
 use pier_model::{FieldSchema, FieldType};
 use pier_query::{ArithOp, CmpOp, Expr, codes};
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use tantivy::columnar::{Column as NumColumn, StrColumn};
 use tantivy::{DocId, SegmentReader};
@@ -84,6 +85,7 @@ impl Val {
         }
         match (self, other) {
             (Val::Int(a), Val::Int(b)) => a.cmp(b),
+            (Val::Float(a), Val::Float(b)) => a.total_cmp(b),
             (Val::Str(a), Val::Str(b)) => a.cmp(b),
             (Val::Many(a), Val::Many(b)) => {
                 for (x, y) in a.iter().zip(b) {
@@ -130,7 +132,27 @@ impl Column {
     }
 
     fn value(&self, doc: DocId, multi: bool, buf: &mut String) -> Val {
-        let mut values: Vec<Val> = match self {
+        if !multi {
+            // A single-valued field is read without collecting into a `Vec`: this runs once per
+            // matching document for every filter, sort key and aggregate argument. Should a
+            // document hold several values anyway, the last one counts, as it always has.
+            return match self {
+                Column::I64(c) => c.values_for_doc(doc).last().map_or(Val::Null, Val::Int),
+                Column::F64(c) => c.values_for_doc(doc).last().map_or(Val::Null, Val::Float),
+                Column::U64(c) => c
+                    .values_for_doc(doc)
+                    .last()
+                    .map_or(Val::Null, |v| Val::Int(v as i64)),
+                Column::Str(c) => match c.term_ords(doc).last() {
+                    Some(ord) if matches!(c.ord_to_str(ord, buf), Ok(true)) => {
+                        Val::Str(buf.clone())
+                    }
+                    _ => Val::Null,
+                },
+                Column::Missing => Val::Null,
+            };
+        }
+        Val::Many(match self {
             Column::I64(c) => c.values_for_doc(doc).map(Val::Int).collect(),
             Column::F64(c) => c.values_for_doc(doc).map(Val::Float).collect(),
             Column::U64(c) => c.values_for_doc(doc).map(|v| Val::Int(v as i64)).collect(),
@@ -142,13 +164,32 @@ impl Column {
                 })
                 .collect(),
             Column::Missing => Vec::new(),
-        };
-        if multi {
-            Val::Many(values)
-        } else {
-            values.pop().unwrap_or(Val::Null)
+        })
+    }
+
+    /// Appends the raw values of `doc` to `out`, in column order: term ordinals for a string
+    /// column, so grouping needs no string per document.
+    fn atoms(&self, doc: DocId, out: &mut Vec<Atom>) {
+        match self {
+            Column::I64(c) => out.extend(c.values_for_doc(doc).map(Atom::Int)),
+            Column::F64(c) => out.extend(c.values_for_doc(doc).map(Atom::Float)),
+            Column::U64(c) => out.extend(c.values_for_doc(doc).map(|v| Atom::Int(v as i64))),
+            Column::Str(c) => out.extend(c.term_ords(doc).map(Atom::Ord)),
+            Column::Missing => {}
         }
     }
+}
+
+/// One raw value of a column, as grouping reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Atom {
+    /// A term ordinal of a string column (segment-local: resolve it with
+    /// [`SegmentColumns::atom_value`] before comparing across segments).
+    Ord(u64),
+    /// An integer (INT and TIMESTAMP columns).
+    Int(i64),
+    /// A double.
+    Float(f64),
 }
 
 /// An expression compiled for one segment.
@@ -163,12 +204,165 @@ pub enum Compiled {
     Arith(ArithOp, Box<Compiled>, Box<Compiled>),
     /// Comparison.
     Compare(CmpOp, Box<Compiled>, Box<Compiled>),
+    /// A single-valued numeric column (by slot) compared with a numeric constant: the
+    /// commonest filter, evaluated without building a [`Val`].
+    CompareConst(CmpOp, usize, NumConst),
     /// Conjunction.
     And(Vec<Compiled>),
     /// Disjunction.
     Or(Vec<Compiled>),
+    /// Negation.
+    Not(Box<Compiled>),
     /// `in` / `notin`.
     In(Box<Compiled>, Vec<Val>, bool),
+    /// `[NOT] LIKE`: the pattern's characters (see [`like`]), case-insensitive, negated.
+    Like(Box<Compiled>, Vec<LikeToken>, bool, bool),
+    /// `IS [NOT] NULL`, negated.
+    IsNull(Box<Compiled>, bool),
+    /// A key path into JSON text.
+    JsonPath(Box<Compiled>, Vec<String>),
+}
+
+/// The value at `path` in the JSON text `text`: strings as [`Val::Str`], numbers as numbers,
+/// booleans as `"true"`/`"false"`, objects and arrays as their JSON text; [`Val::Null`] when the
+/// text is not JSON or the path is absent.
+fn json_path(text: &str, path: &[String]) -> Val {
+    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Val::Null;
+    };
+    for key in path {
+        let next = match &mut v {
+            serde_json::Value::Object(o) => o.remove(key),
+            serde_json::Value::Array(a) => key
+                .parse::<usize>()
+                .ok()
+                .filter(|i| *i < a.len())
+                .map(|i| a.swap_remove(i)),
+            _ => None,
+        };
+        match next {
+            Some(n) => v = n,
+            None => return Val::Null,
+        }
+    }
+    match v {
+        serde_json::Value::Null => Val::Null,
+        serde_json::Value::String(s) => Val::Str(s),
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .map(Val::Int)
+            .unwrap_or_else(|| n.as_f64().map_or(Val::Null, Val::Float)),
+        serde_json::Value::Bool(b) => Val::Str(b.to_string()),
+        other => Val::Str(other.to_string()),
+    }
+}
+
+/// One element of a compiled `LIKE` pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LikeToken {
+    /// `%`: any run of characters.
+    Any,
+    /// `_`: one character.
+    One,
+    /// A literal character.
+    Char(char),
+}
+
+/// Compiles a `LIKE` pattern (`\` escapes the next character), lower-cased when `fold`.
+fn like_pattern(pattern: &str, fold: bool) -> Vec<LikeToken> {
+    let mut out = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        out.push(match c {
+            '%' => LikeToken::Any,
+            '_' => LikeToken::One,
+            '\\' => LikeToken::Char(chars.next().unwrap_or('\\')),
+            c => LikeToken::Char(c),
+        });
+    }
+    if fold {
+        for t in &mut out {
+            if let LikeToken::Char(c) = t {
+                *c = c.to_lowercase().next().unwrap_or(*c);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `text` matches `pattern`, iteratively (no backtracking blow-up): the classic
+/// wildcard match with one remembered `%`.
+pub fn like(text: &str, pattern: &[LikeToken], fold: bool) -> bool {
+    let text: Vec<char> = if fold {
+        text.chars()
+            .map(|c| c.to_lowercase().next().unwrap_or(c))
+            .collect()
+    } else {
+        text.chars().collect()
+    };
+    let (mut t, mut p) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(LikeToken::Any) => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(LikeToken::One) => {
+                t += 1;
+                p += 1;
+            }
+            Some(LikeToken::Char(c)) if *c == text[t] => {
+                t += 1;
+                p += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    p = sp + 1;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p.min(pattern.len())..]
+        .iter()
+        .all(|x| *x == LikeToken::Any)
+}
+
+/// The constant of [`Compiled::CompareConst`], typed like the column it is compared with.
+#[derive(Debug, Clone, Copy)]
+pub enum NumConst {
+    /// An integer constant against an INT column: compared exactly, as `Val::Int`s are.
+    Int(i64),
+    /// Any numeric constant against a FLOAT/DOUBLE column: compared as doubles, as mixed
+    /// `Val`s are.
+    Float(f64),
+}
+
+/// Whether `o` (a column value compared with a constant) satisfies `op`; None (NaN) never
+/// does, except for `!=`.
+fn holds(op: CmpOp, o: Option<Ordering>) -> bool {
+    match op {
+        CmpOp::Eq => o == Some(Ordering::Equal),
+        CmpOp::Ne => o != Some(Ordering::Equal),
+        CmpOp::Lt => o == Some(Ordering::Less),
+        CmpOp::Le => matches!(o, Some(Ordering::Less | Ordering::Equal)),
+        CmpOp::Gt => o == Some(Ordering::Greater),
+        CmpOp::Ge => matches!(o, Some(Ordering::Greater | Ordering::Equal)),
+    }
+}
+
+/// `op` with its operands swapped (`3 < x` is `x > 3`).
+fn flip(op: CmpOp) -> CmpOp {
+    match op {
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::Le => CmpOp::Ge,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::Ge => CmpOp::Le,
+        other => other,
+    }
 }
 
 /// The columns of one segment that a set of expressions reads, opened once, and a reusable
@@ -206,10 +400,12 @@ impl SegmentColumns {
                 Compiled::Arith(*op, Box::new(sub(left)?), Box::new(sub(right)?))
             }
             Expr::Compare { op, left, right } => {
-                Compiled::Compare(*op, Box::new(sub(left)?), Box::new(sub(right)?))
+                let (left, right) = (sub(left)?, sub(right)?);
+                return Ok(self.compare(*op, left, right));
             }
             Expr::And(parts) => Compiled::And(parts.iter().map(sub).collect::<Result<_, _>>()?),
             Expr::Or(parts) => Compiled::Or(parts.iter().map(sub).collect::<Result<_, _>>()?),
+            Expr::Not(e) => Compiled::Not(Box::new(sub(e)?)),
             Expr::In {
                 expr,
                 values,
@@ -219,6 +415,19 @@ impl SegmentColumns {
                 values.iter().map(|v| constant(v)).collect(),
                 *negated,
             ),
+            Expr::Like {
+                expr,
+                pattern,
+                case_insensitive,
+                negated,
+            } => Compiled::Like(
+                Box::new(sub(expr)?),
+                like_pattern(pattern, *case_insensitive),
+                *case_insensitive,
+                *negated,
+            ),
+            Expr::IsNull { expr, negated } => Compiled::IsNull(Box::new(sub(expr)?), *negated),
+            Expr::JsonPath { expr, path } => Compiled::JsonPath(Box::new(sub(expr)?), path.clone()),
             Expr::Call { name, .. } => {
                 return Err(SearchError {
                     code,
@@ -228,6 +437,26 @@ impl SegmentColumns {
                 });
             }
         })
+    }
+
+    /// `left op right`, as a [`Compiled::CompareConst`] when one side is a single-valued
+    /// numeric column and the other a numeric constant.
+    fn compare(&self, op: CmpOp, left: Compiled, right: Compiled) -> Compiled {
+        let (slot, constant, op) = match (&left, &right) {
+            (Compiled::Field(slot, false), Compiled::Const(c)) => (*slot, c, op),
+            // `3 != x` holds where x is missing (only the left side's Null makes `!=` false).
+            (Compiled::Const(c), Compiled::Field(slot, false)) if op != CmpOp::Ne => {
+                (*slot, c, flip(op))
+            }
+            _ => return Compiled::Compare(op, Box::new(left), Box::new(right)),
+        };
+        let constant = match (&self.opened[slot].1, constant) {
+            (Column::I64(_), Val::Int(i)) => NumConst::Int(*i),
+            (Column::F64(_), Val::Int(i)) => NumConst::Float(*i as f64),
+            (Column::F64(_), Val::Float(f)) => NumConst::Float(*f),
+            _ => return Compiled::Compare(op, Box::new(left), Box::new(right)),
+        };
+        Compiled::CompareConst(op, slot, constant)
     }
 
     fn field(
@@ -343,13 +572,83 @@ impl SegmentColumns {
                 other => other.as_f64().map_or(Val::Null, |f| Val::Float(-f)),
             },
             Compiled::Arith(op, l, r) => {
-                let (l, r) = (self.eval(l, doc), self.eval(r, doc));
+                let (l, r) = (self.operand(l, doc), self.operand(r, doc));
                 arith(*op, &l, &r)
             }
-            Compiled::Compare(..) | Compiled::And(_) | Compiled::Or(_) | Compiled::In(..) => {
-                Val::Int(self.test(expr, doc) as i64)
-            }
+            Compiled::JsonPath(e, path) => match self.eval(e, doc) {
+                Val::Str(s) => json_path(&s, path),
+                _ => Val::Null,
+            },
+            Compiled::Compare(..)
+            | Compiled::CompareConst(..)
+            | Compiled::And(_)
+            | Compiled::Or(_)
+            | Compiled::Not(_)
+            | Compiled::In(..)
+            | Compiled::Like(..)
+            | Compiled::IsNull(..) => Val::Int(self.test(expr, doc) as i64),
         }
+    }
+
+    /// The value of `expr` for `doc`, borrowing constants rather than cloning them per document.
+    fn operand<'e>(&mut self, expr: &'e Compiled, doc: DocId) -> Cow<'e, Val> {
+        match expr {
+            Compiled::Const(v) => Cow::Borrowed(v),
+            other => Cow::Owned(self.eval(other, doc)),
+        }
+    }
+
+    /// Appends the raw values of the column `expr` reads to `out` (nothing unless `expr` is a
+    /// field).
+    pub fn atoms(&self, expr: &Compiled, doc: DocId, out: &mut Vec<Atom>) {
+        if let Compiled::Field(slot, _) = expr {
+            self.opened[*slot].1.atoms(doc, out);
+        }
+    }
+
+    /// How many distinct strings the column `expr` reads holds in this segment (None unless it
+    /// is a string column): the bound of its term ordinals.
+    pub fn dictionary_len(&self, expr: &Compiled) -> Option<usize> {
+        match expr {
+            Compiled::Field(slot, _) => match &self.opened[*slot].1 {
+                Column::Str(c) => Some(c.num_terms()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The least and greatest value of the integer column `expr` reads in this segment (None
+    /// unless it is an INT column).
+    pub fn int_bounds(&self, expr: &Compiled) -> Option<(i64, i64)> {
+        match expr {
+            Compiled::Field(slot, _) => match &self.opened[*slot].1 {
+                Column::I64(c) => Some((c.min_value(), c.max_value())),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The value an atom of the column `expr` reads stands for (None for an ordinal the
+    /// dictionary cannot resolve).
+    pub fn atom_value(&mut self, expr: &Compiled, atom: Atom) -> Option<Val> {
+        Some(match atom {
+            Atom::Int(i) => Val::Int(i),
+            Atom::Float(f) => Val::Float(f),
+            Atom::Ord(ord) => {
+                let Compiled::Field(slot, _) = expr else {
+                    return None;
+                };
+                let Column::Str(c) = &self.opened[*slot].1 else {
+                    return None;
+                };
+                match c.ord_to_str(ord, &mut self.buf) {
+                    Ok(true) => Val::Str(self.buf.clone()),
+                    _ => return None,
+                }
+            }
+        })
     }
 
     /// Whether `expr` holds for `doc`.
@@ -357,11 +656,12 @@ impl SegmentColumns {
         match expr {
             Compiled::And(parts) => parts.iter().all(|p| self.test(p, doc)),
             Compiled::Or(parts) => parts.iter().any(|p| self.test(p, doc)),
+            Compiled::Not(e) => !self.test(e, doc),
             Compiled::Compare(op, l, r) => {
-                let (l, r) = (self.eval(l, doc), self.eval(r, doc));
+                let (l, r) = (self.operand(l, doc), self.operand(r, doc));
                 match op {
                     CmpOp::Eq => equal(&l, &r),
-                    CmpOp::Ne => !equal(&l, &r) && l != Val::Null,
+                    CmpOp::Ne => !equal(&l, &r) && *l != Val::Null,
                     CmpOp::Lt => order(&l, &r) == Some(Ordering::Less),
                     CmpOp::Le => matches!(order(&l, &r), Some(Ordering::Less | Ordering::Equal)),
                     CmpOp::Gt => order(&l, &r) == Some(Ordering::Greater),
@@ -370,9 +670,42 @@ impl SegmentColumns {
                     }
                 }
             }
+            Compiled::CompareConst(op, slot, constant) => {
+                // A missing value compares as Null: false for every operator, `!=` included.
+                match (&self.opened[*slot].1, constant) {
+                    (Column::I64(c), NumConst::Int(k)) => c
+                        .values_for_doc(doc)
+                        .last()
+                        .is_some_and(|x| holds(*op, Some(x.cmp(k)))),
+                    (Column::F64(c), NumConst::Float(k)) => c
+                        .values_for_doc(doc)
+                        .last()
+                        .is_some_and(|x| holds(*op, x.partial_cmp(k))),
+                    _ => unreachable!("compiled only for these column and constant types"),
+                }
+            }
             Compiled::In(e, values, negated) => {
                 let v = self.eval(e, doc);
                 values.iter().any(|c| equal(&v, c)) != *negated
+            }
+            Compiled::Like(e, pattern, fold, negated) => match self.eval(e, doc) {
+                Val::Null => false,
+                Val::Str(s) => like(&s, pattern, *fold) != *negated,
+                Val::Many(items) => {
+                    items
+                        .iter()
+                        .any(|i| matches!(i, Val::Str(s) if like(s, pattern, *fold)))
+                        != *negated
+                }
+                _ => false,
+            },
+            Compiled::IsNull(e, negated) => {
+                let null = match self.eval(e, doc) {
+                    Val::Null => true,
+                    Val::Many(items) => items.is_empty(),
+                    _ => false,
+                };
+                null != *negated
             }
             other => self.eval(other, doc).truthy(),
         }
@@ -382,6 +715,44 @@ impl SegmentColumns {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_paths() {
+        let path = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let doc = r#"{"a":{"b":"x","n":3,"f":1.5,"t":true},"l":["p","q"]}"#;
+        assert_eq!(json_path(doc, &path(&["a", "b"])), Val::Str("x".into()));
+        assert_eq!(json_path(doc, &path(&["a", "n"])), Val::Int(3));
+        assert_eq!(json_path(doc, &path(&["a", "f"])), Val::Float(1.5));
+        assert_eq!(json_path(doc, &path(&["a", "t"])), Val::Str("true".into()));
+        assert_eq!(json_path(doc, &path(&["l", "1"])), Val::Str("q".into()));
+        assert_eq!(
+            json_path(doc, &path(&["l"])),
+            Val::Str(r#"["p","q"]"#.into())
+        );
+        assert_eq!(json_path(doc, &path(&["a", "missing"])), Val::Null);
+        assert_eq!(json_path(doc, &path(&["l", "9"])), Val::Null);
+        assert_eq!(json_path("not json", &path(&["a"])), Val::Null);
+    }
+
+    #[test]
+    fn like_patterns() {
+        let m = |text: &str, pattern: &str| like(text, &like_pattern(pattern, false), false);
+        assert!(m("hello world", "%world"));
+        assert!(m("hello world", "hello%"));
+        assert!(m("hello world", "%lo w%"));
+        assert!(m("hello", "h_llo"));
+        assert!(m("", "%"));
+        assert!(m("a%b", "a\\%b"));
+        assert!(!m("axb", "a\\%b"));
+        assert!(!m("hello", "h_lo"));
+        assert!(!m("hello", "Hello"));
+        assert!(m("aaa", "%a%a%a%"));
+        assert!(!m("aa", "%a%a%a%"));
+        assert!(m("中文标题", "中_标%"));
+        let i = like_pattern("HEL%", true);
+        assert!(like("hello", &i, true));
+        assert!(!like("help", &like_pattern("hel_o%", false), false));
+    }
 
     #[test]
     fn multi_value_equality_is_contains() {
@@ -411,6 +782,49 @@ mod tests {
             arith(ArithOp::Mul, &Val::Float(1.5), &Val::Int(2)),
             Val::Float(3.0)
         );
+    }
+
+    #[test]
+    fn constant_comparisons_agree_with_the_general_ones() {
+        let ops = [
+            CmpOp::Eq,
+            CmpOp::Ne,
+            CmpOp::Lt,
+            CmpOp::Le,
+            CmpOp::Gt,
+            CmpOp::Ge,
+        ];
+        let general = |op: CmpOp, l: &Val, r: &Val| match op {
+            CmpOp::Eq => equal(l, r),
+            CmpOp::Ne => !equal(l, r) && *l != Val::Null,
+            CmpOp::Lt => order(l, r) == Some(Ordering::Less),
+            CmpOp::Le => matches!(order(l, r), Some(Ordering::Less | Ordering::Equal)),
+            CmpOp::Gt => order(l, r) == Some(Ordering::Greater),
+            CmpOp::Ge => matches!(order(l, r), Some(Ordering::Greater | Ordering::Equal)),
+        };
+        for op in ops {
+            for (x, k) in [(1, 2), (2, 2), (3, 2), (i64::MIN, i64::MAX)] {
+                let fast = holds(op, Some(x.cmp(&k)));
+                assert_eq!(
+                    fast,
+                    general(op, &Val::Int(x), &Val::Int(k)),
+                    "{op:?} {x} {k}"
+                );
+                // `k op x`, the constant on the left, as it is compiled.
+                let flipped = holds(flip(op), Some(x.cmp(&k)));
+                if op != CmpOp::Ne {
+                    assert_eq!(flipped, general(op, &Val::Int(k), &Val::Int(x)));
+                }
+            }
+            for (x, k) in [(1.5, 2.0), (2.0, 2.0), (f64::NAN, 2.0), (3.0, -0.0)] {
+                let fast = holds(op, x.partial_cmp(&k));
+                assert_eq!(
+                    fast,
+                    general(op, &Val::Float(x), &Val::Float(k)),
+                    "{op:?} {x} {k}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -4,10 +4,17 @@
 //! are read back, with highlighted summaries on request.
 //!
 //! A request with only a query (and the default `-RANK` sort) takes tantivy's top-k path with
-//! block-max WAND pruning; anything else goes through [`collect::PlanCollector`].
+//! block-max WAND pruning; so does the page of a single term with only aggregates, whose groups
+//! come from a second pass that scores nothing. Anything else goes through
+//! [`collect::PlanCollector`], with the filter's `field = constant` conjuncts added to the
+//! tantivy query as required terms.
 
 mod collect;
 mod expr;
+mod keys;
+mod suggest;
+#[cfg(test)]
+mod tests;
 mod text;
 
 pub use expr::Val;
@@ -17,8 +24,8 @@ use collect::{Acc, Candidate, PlanCollector, apply_distinct};
 use pier_query::{AggFun, MAX_START_PLUS_HIT, SearchRequest, SortExpr, default_sort};
 use serde_json::{Map, Value};
 use std::sync::Arc;
-use tantivy::collector::TopDocs;
-use tantivy::query::Query as _;
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::TermQuery;
 use tantivy::schema::Value as _;
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{DocAddress, Searcher, TantivyDocument};
@@ -153,32 +160,26 @@ impl TableIndex {
             && request.distinct.is_empty()
             && request.aggregates.is_empty()
             && request.sort == default_sort();
+        // The general collector sees the query narrowed by the filter's `field = constant`
+        // terms; the page's highlighting still uses the query alone.
+        let narrowed = request
+            .filter
+            .as_ref()
+            .and_then(|f| text::narrow(self, &*query, f));
+        let collect_query: &dyn tantivy::query::Query = narrowed.as_deref().unwrap_or(&*query);
         let (total, picked) = match page {
-            Page::Ranked { start, hit } if simple => {
-                let total = query.count(searcher).map_err(SearchError::internal)? as u64;
-                let top = if hit == 0 {
-                    Vec::new()
-                } else {
-                    searcher
-                        .search(
-                            &query,
-                            &TopDocs::with_limit(hit).and_offset(start).order_by_score(),
-                        )
-                        .map_err(SearchError::internal)?
-                };
-                let picked = top
-                    .into_iter()
-                    .map(|(score, address)| Candidate {
-                        address,
-                        score,
-                        keys: vec![Val::Float(f64::from(score))],
-                        distinct: Vec::new(),
-                    })
-                    .collect();
-                (total, picked)
-            }
+            Page::Ranked { start, hit } if simple => top_by_score(searcher, &*query, start, hit)?,
             Page::Ranked { start, hit } => {
-                let keep = if request.distinct.is_empty() {
+                // Aggregates of a term ranked by relevance: the page comes from tantivy's top-k
+                // (WAND), and the groups from a second pass that scores nothing. A term is
+                // cheap to evaluate twice; other queries are collected once.
+                let split = request.filter.is_none()
+                    && request.distinct.is_empty()
+                    && request.sort == default_sort()
+                    && query.is::<TermQuery>();
+                let keep = if split {
+                    0
+                } else if request.distinct.is_empty() {
                     start + hit
                 } else {
                     usize::MAX
@@ -191,10 +192,14 @@ impl TableIndex {
                     after: None,
                 };
                 let collected = searcher
-                    .search(&query, &collector)
+                    .search(collect_query, &collector)
                     .map_err(SearchError::from_tantivy)?;
                 let (ordered, dropped) = apply_distinct(collected.candidates, &request.distinct);
-                let picked = ordered.into_iter().skip(start).take(hit).collect();
+                let picked = if split {
+                    top_by_score(searcher, &*query, start, hit)?.1
+                } else {
+                    ordered.into_iter().skip(start).take(hit).collect()
+                };
                 let facets = facets(request, collected.groups);
                 let hits = self.fetch(searcher, &query, picked, request, summaries)?;
                 return Ok(SearchOutput {
@@ -212,7 +217,7 @@ impl TableIndex {
                     after,
                 };
                 let collected = searcher
-                    .search(&query, &collector)
+                    .search(collect_query, &collector)
                     .map_err(SearchError::from_tantivy)?;
                 (collected.total, collected.candidates)
             }
@@ -280,6 +285,48 @@ impl TableIndex {
             })
             .collect()
     }
+}
+
+/// The total and the page `start..start + hit` of `query` by relevance, with tantivy's top-k
+/// collector (block-max WAND for a term).
+fn top_by_score(
+    searcher: &Searcher,
+    query: &dyn tantivy::query::Query,
+    start: usize,
+    hit: usize,
+) -> Result<(u64, Vec<Candidate>), SearchError> {
+    // tantivy refuses (panics on) a limit of 0: such a page only counts (the branch below).
+    let top_docs = TopDocs::with_limit(hit.max(1))
+        .and_offset(start)
+        .order_by_score();
+    // A term's count is its document frequency (O(1) without deletes), and top-k alone can skip
+    // blocks (WAND); any other query would be evaluated twice, so it is counted in the same
+    // pass as the top k.
+    let (total, top) = if hit == 0 {
+        let total = query.count(searcher).map_err(SearchError::internal)?;
+        (total, Vec::new())
+    } else if query.is::<TermQuery>() {
+        let total = query.count(searcher).map_err(SearchError::internal)?;
+        let top = searcher
+            .search(query, &top_docs)
+            .map_err(SearchError::internal)?;
+        (total, top)
+    } else {
+        let (top, total) = searcher
+            .search(query, &(top_docs, Count))
+            .map_err(SearchError::internal)?;
+        (total, top)
+    };
+    let picked = top
+        .into_iter()
+        .map(|(score, address)| Candidate {
+            address,
+            score,
+            keys: vec![Val::Float(f64::from(score))],
+            distinct: Vec::new(),
+        })
+        .collect();
+    Ok((total as u64, picked))
 }
 
 /// The excerpt of `text` around the query's terms, highlighted as `summary` says; the value's

@@ -5,15 +5,15 @@ use super::SearchError;
 use crate::TableIndex;
 use crate::table_index::filter_field_name;
 use pier_model::FieldType;
-use pier_query::{DEFAULT_BOOST, Number, Query, codes};
+use pier_query::{CmpOp, DEFAULT_BOOST, Expr, Number, Query, codes};
 use std::ops::Bound;
 use tantivy::Term;
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, EmptyQuery, Occur, PhraseQuery, Query as TantivyQuery,
-    RangeQuery, TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, Occur, PhraseQuery,
+    Query as TantivyQuery, RangeQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::tokenizer::TokenStream;
+use tantivy::tokenizer::{MAX_TOKEN_LEN, TokenStream};
 
 /// Builds the tantivy query for `query` over `index`.
 pub fn build(index: &TableIndex, query: &Query) -> Result<Box<dyn TantivyQuery>, SearchError> {
@@ -166,4 +166,83 @@ fn range(
         bound(lower, lower_inclusive, &*term),
         bound(upper, upper_inclusive, &*term),
     )))
+}
+
+/// `query` with the terms [`implied_terms`] finds in `filter` as required, zero-scoring clauses
+/// (so BM25 scores are unchanged); None when the filter implies no term.
+pub fn narrow(
+    index: &TableIndex,
+    query: &dyn TantivyQuery,
+    filter: &Expr,
+) -> Option<Box<dyn TantivyQuery>> {
+    let terms = implied_terms(index, filter);
+    if terms.is_empty() {
+        return None;
+    }
+    // tantivy drops an `AllQuery` from a conjunction, and its score (1) with it: the first
+    // term scores 1 instead.
+    let all = query.is::<AllQuery>();
+    let mut clauses = if all {
+        Vec::new()
+    } else {
+        vec![(Occur::Must, query.box_clone())]
+    };
+    clauses.extend(terms.into_iter().enumerate().map(|(i, t)| {
+        let required = TermQuery::new(t, IndexRecordOption::Basic);
+        let score = if all && i == 0 { 1.0 } else { 0.0 };
+        (
+            Occur::Must,
+            Box::new(ConstScoreQuery::new(Box::new(required), score)) as Box<dyn TantivyQuery>,
+        )
+    }));
+    Some(Box::new(BooleanQuery::new(clauses)))
+}
+
+/// Terms every document passing `filter` has: one per top-level conjunct `field = constant`
+/// where the field is an indexed INT attribute and the constant an integer, or a LITERAL
+/// attribute and a quoted string. Requiring them in the tantivy query lets it intersect posting
+/// lists instead of evaluating the filter on every match of the query; the filter itself is
+/// still evaluated, so the result is the same. A multi-value field's `=` means "contains",
+/// which the term implies too. Other comparisons (numbers across types, `"3" = 3`) compare
+/// as numbers and have no single term, so they are left to the filter.
+fn implied_terms(index: &TableIndex, filter: &Expr) -> Vec<Term> {
+    let conjuncts = match filter {
+        Expr::And(parts) => parts.iter().collect(),
+        other => vec![other],
+    };
+    let schema = index.tantivy().schema();
+    conjuncts
+        .into_iter()
+        .filter_map(|e| {
+            let Expr::Compare {
+                op: CmpOp::Eq,
+                left,
+                right,
+            } = e
+            else {
+                return None;
+            };
+            let (name, constant) = match (&**left, &**right) {
+                (Expr::Field(name), c) | (c, Expr::Field(name)) => (name, c),
+                _ => return None,
+            };
+            let bare = name.rsplit_once('.').map_or(name.as_str(), |(_, f)| f);
+            let attr = index.filter_field(bare)?;
+            let field = schema.get_field(&filter_field_name(bare)).ok()?;
+            // An index created before attributes were indexed has no postings to intersect.
+            if !schema.get_field_entry(field).is_indexed() {
+                return None;
+            }
+            match (attr.element().unwrap_or(attr), constant) {
+                (FieldType::Int, Expr::Number(Number::Int(i))) => {
+                    Some(Term::from_field_i64(field, *i))
+                }
+                // tantivy does not index longer tokens (the column still holds the value).
+                (FieldType::Literal, Expr::Str(s)) if s.len() < MAX_TOKEN_LEN => {
+                    Some(Term::from_field_text(field, s))
+                }
+                _ => None,
+            }
+        })
+        .collect()
 }

@@ -3,6 +3,7 @@
 pub mod metrics;
 pub mod syncs;
 pub mod v1;
+pub mod vector_tables;
 
 use crate::{Failure, ServerState};
 use axum::extract::State;

@@ -30,6 +30,7 @@ pub fn routes() -> Router<Arc<ServerState>> {
         .route("/api/v1/keys", get(list_keys).post(create_key))
         .route("/api/v1/keys/{id}", delete(revoke_key))
         .merge(super::syncs::routes())
+        .merge(super::vector_tables::routes())
 }
 
 /// The failure for an engine error.

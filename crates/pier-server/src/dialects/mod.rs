@@ -1,3 +1,5 @@
 //! The API dialects pier speaks.
 
+pub mod adb;
 pub mod v3;
+pub mod vse;

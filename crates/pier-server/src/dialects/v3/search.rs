@@ -282,3 +282,77 @@ fn summaries(param: Option<&String>) -> Vec<Summary> {
         })
         .collect()
 }
+
+/// Most suggestions one request returns (spec §4.5: `hit` 1..10).
+const MAX_SUGGESTIONS: usize = 10;
+
+/// `GET /v3/openapi/apps/{app}/suggest/{name}/search?query=<typed>&hit=10`: drop-down
+/// suggestions (spec §4.5). The model `name` is one of the app's search indexes (pier's choice:
+/// the cloud configures models in its console); see [`pier_index::TableIndex::suggest`].
+pub async fn suggest(
+    State(state): State<Arc<ServerState>>,
+    Path((app, name)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let request_id = state.engine.new_request_id();
+    let started = Instant::now();
+    let result = suggest_inner(&state, &app, &name, &method, &uri, &headers).await;
+    match result {
+        Ok(suggestions) => axum::Json(serde_json::json!({
+            "request_id": request_id,
+            "searchtime": started.elapsed().as_secs_f64(),
+            "suggestions": suggestions
+                .into_iter()
+                .map(|s| serde_json::json!({"suggestion": s}))
+                .collect::<Vec<_>>(),
+            "errors": [],
+        }))
+        .into_response(),
+        Err(f) => f.with_request_id(&request_id).into_response(),
+    }
+}
+
+async fn suggest_inner(
+    state: &Arc<ServerState>,
+    app_name: &str,
+    name: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Vec<String>, Failure> {
+    verify_v3(state, method, uri, headers, b"")?;
+    let params: HashMap<String, String> = uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let app = state.engine.app(app_name).ok_or_else(|| {
+        Failure::new(
+            Code::APP_NOT_FOUND,
+            format!("app '{app_name}' does not exist: create it first (pier app create)"),
+        )
+    })?;
+    let hit = match params.get("hit").map(|h| h.trim()) {
+        None | Some("") => MAX_SUGGESTIONS,
+        Some(h) => match h.parse::<usize>() {
+            Ok(n) if (1..=MAX_SUGGESTIONS).contains(&n) => n,
+            _ => {
+                return Err(query_error(
+                    codes::HIT_TOO_LARGE,
+                    format!("hit must be a number from 1 to {MAX_SUGGESTIONS}, got '{h}'"),
+                ));
+            }
+        },
+    };
+    let typed = params.get("query").cloned().unwrap_or_default();
+    let table = primary_table(&app)?;
+    let name = name.to_string();
+    tokio::task::spawn_blocking(move || {
+        let searcher = table.index.searcher();
+        table.index.suggest(&searcher, &name, &typed, hit)
+    })
+    .await
+    .map_err(|e| Failure::new(Code::INTERNAL, format!("suggest task failed: {e}")))?
+    .map_err(Failure::from)
+}

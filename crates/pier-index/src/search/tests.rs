@@ -1,0 +1,378 @@
+//! Tests of the executor's fast paths against what the general evaluation gives: grouping by
+//! term ordinal across segments, filters narrowed into the tantivy query, and the top-k
+//! collector's cut-off.
+
+use super::{Facet, Page, SearchOutput};
+use crate::TableIndex;
+use pier_model::Schema;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+fn open(dir: &std::path::Path) -> TableIndex {
+    let s = Schema::from_json(&json!({"tables": {"main": {"fields": {
+        "id": {"type": "LITERAL", "primaryKey": true}, "title": {"type": "TEXT"},
+        "brand": {"type": "LITERAL"}, "tags": {"type": "LITERAL_ARRAY"}, "cat": {"type": "INT"},
+        "price": {"type": "INT"}, "sizes": {"type": "INT_ARRAY"}, "rating": {"type": "DOUBLE"}}}},
+        "indexes": {"searchFields": {"default": {"fields": ["title"], "analyzer": "chn_standard"}},
+        "filterFields": ["brand", "tags", "cat", "price", "sizes", "rating"]}}))
+    .unwrap();
+    let (search, filters) = pier_model::schema::table_indexes(&s, "main");
+    TableIndex::open(dir, &search, &filters).unwrap()
+}
+
+/// Writes `docs` (id → document) in one commit: each call makes a segment.
+fn segment(index: &TableIndex, docs: &[Value]) {
+    for d in docs {
+        let d = d.as_object().unwrap();
+        index.upsert(d["id"].as_str().unwrap(), d).unwrap();
+    }
+    index.commit(1).unwrap();
+}
+
+fn search(index: &TableIndex, query: &str, page: Page) -> SearchOutput {
+    let request = Arc::new(pier_query::parse_search(query, None).unwrap());
+    index
+        .search(&index.searcher(), &request, page, &[])
+        .unwrap()
+}
+
+fn ranked(hit: usize) -> Page {
+    Page::Ranked { start: 0, hit }
+}
+
+/// A group's count and function values.
+type Group = (u64, Vec<(&'static str, f64)>);
+
+/// A facet as `label → group`, for comparisons that ignore group order.
+fn groups(facet: &Facet) -> BTreeMap<String, Group> {
+    facet
+        .items
+        .iter()
+        .map(|i| (i.value.clone(), (i.count, i.values.clone())))
+        .collect()
+}
+
+/// Three segments in which the same brand has different term ordinals, some documents have
+/// no brand, and multi-value fields hold several values.
+fn three_segments(index: &TableIndex) {
+    segment(
+        index,
+        &[
+            json!({"id": "1", "title": "red apple", "brand": "c", "tags": ["x", "y"], "cat": 1, "price": 5, "sizes": [30, 40], "rating": 1.5}),
+            json!({"id": "2", "title": "green apple", "brand": "d", "tags": ["y"], "cat": 2, "price": 60, "rating": 2.5}),
+            json!({"id": "3", "title": "apple pie", "tags": [], "cat": 1, "price": 100}),
+        ],
+    );
+    segment(
+        index,
+        &[
+            json!({"id": "4", "title": "apple tart", "brand": "b", "tags": ["x", "z"], "cat": 2, "price": 10, "sizes": [5]}),
+            json!({"id": "5", "title": "apple juice", "brand": "c", "cat": 3, "price": 49, "rating": 1.5}),
+        ],
+    );
+    segment(
+        index,
+        &[json!({"id": "6", "title": "pear", "brand": "a", "cat": 1, "price": 7})],
+    );
+}
+
+#[test]
+fn string_groups_merge_across_segments_by_value_not_ordinal() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path());
+    three_segments(&index);
+    assert_eq!(index.searcher().segment_readers().len(), 3);
+    let out = search(
+        &index,
+        "query=default:'apple'&&aggregate=group_key:brand,agg_fun:count()#sum(price)#max(rating)#distinct_count(cat)",
+        ranked(10),
+    );
+    assert_eq!(out.total, 5);
+    let expected = BTreeMap::from([
+        (
+            "b".to_string(),
+            (
+                1,
+                vec![
+                    ("count", 1.0),
+                    ("sum", 10.0),
+                    ("max", 0.0),
+                    ("distinct_count", 1.0),
+                ],
+            ),
+        ),
+        (
+            "c".to_string(),
+            (
+                2,
+                vec![
+                    ("count", 2.0),
+                    ("sum", 54.0),
+                    ("max", 1.5),
+                    ("distinct_count", 2.0),
+                ],
+            ),
+        ),
+        (
+            "d".to_string(),
+            (
+                1,
+                vec![
+                    ("count", 1.0),
+                    ("sum", 60.0),
+                    ("max", 2.5),
+                    ("distinct_count", 1.0),
+                ],
+            ),
+        ),
+    ]);
+    // Document 3 has no brand: it is in no group; "a" is in no matching document.
+    assert_eq!(groups(&out.facets[0]), expected);
+    // Largest group first, then by value.
+    let order: Vec<&str> = out.facets[0]
+        .items
+        .iter()
+        .map(|i| i.value.as_str())
+        .collect();
+    assert_eq!(order, ["c", "b", "d"]);
+}
+
+#[test]
+fn multi_value_keys_count_every_value_and_ranges_take_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path());
+    three_segments(&index);
+    let out = search(
+        &index,
+        "query=''&&aggregate=group_key:tags,agg_fun:count();group_key:sizes,agg_fun:count(),range:10~50;group_key:price,agg_fun:count(),range:10~50;group_key:cat,agg_fun:sum(price),agg_filter:price>6",
+        ranked(0),
+    );
+    assert_eq!(out.total, 6);
+    let counts = |f: &Facet| -> Vec<(String, u64)> {
+        let mut v: Vec<_> = f.items.iter().map(|i| (i.value.clone(), i.count)).collect();
+        v.sort();
+        v
+    };
+    let pairs = |p: &[(&str, u64)]| -> Vec<(String, u64)> {
+        p.iter().map(|(s, n)| (s.to_string(), *n)).collect()
+    };
+    // Each value of a multi-value field is a group.
+    assert_eq!(
+        counts(&out.facets[0]),
+        pairs(&[("x", 2), ("y", 2), ("z", 1)])
+    );
+    // Range buckets of a multi-value field use its first value ([30, 40] → one 10~50, 5 → ~10).
+    assert_eq!(counts(&out.facets[1]), pairs(&[("10~50", 1), ("~10", 1)]));
+    assert_eq!(
+        counts(&out.facets[2]),
+        pairs(&[("10~50", 2), ("50~", 2), ("~10", 2)])
+    );
+    // agg_filter drops documents 1 (price 5) from its groups only.
+    let cat = groups(&out.facets[3]);
+    assert_eq!(cat["1"], (2, vec![("sum", 107.0)]));
+    assert_eq!(cat["2"], (2, vec![("sum", 70.0)]));
+    assert_eq!(cat["3"], (1, vec![("sum", 49.0)]));
+}
+
+#[test]
+fn integer_groups_over_narrow_and_wide_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path());
+    // Segment 1 spans -3..=2 (grouped by offset), segment 2 spans ±70,000 (hashed).
+    segment(
+        &index,
+        &[
+            json!({"id": "1", "title": "a", "cat": -3, "price": 1}),
+            json!({"id": "2", "title": "a", "cat": 2, "price": 2}),
+            json!({"id": "3", "title": "a", "cat": -3, "price": 4}),
+        ],
+    );
+    segment(
+        &index,
+        &[
+            json!({"id": "4", "title": "a", "cat": -70000, "price": 8}),
+            json!({"id": "5", "title": "a", "cat": 70000, "price": 16}),
+            json!({"id": "6", "title": "a", "cat": 2, "price": 32}),
+            json!({"id": "7", "title": "a", "price": 64}),
+        ],
+    );
+    let out = search(
+        &index,
+        "query=''&&aggregate=group_key:cat,agg_fun:sum(price)",
+        ranked(0),
+    );
+    let expected = BTreeMap::from([
+        ("-3".to_string(), (2, vec![("sum", 5.0)])),
+        ("2".to_string(), (2, vec![("sum", 34.0)])),
+        ("-70000".to_string(), (1, vec![("sum", 8.0)])),
+        ("70000".to_string(), (1, vec![("sum", 16.0)])),
+    ]);
+    assert_eq!(groups(&out.facets[0]), expected);
+}
+
+#[test]
+fn aggregates_see_documents_distinct_later_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path());
+    three_segments(&index);
+    let out = search(
+        &index,
+        "query=default:'apple'&&distinct=dist_key:cat,dist_count:1,dist_times:1,reserved:false,update_total_hit:true&&aggregate=group_key:cat,agg_fun:count()",
+        ranked(10),
+    );
+    // Cats 1, 2, 2, 3, 1 among the five apples: distinct keeps one per cat.
+    assert_eq!(out.total, 3);
+    assert_eq!(out.hits.len(), 3);
+    let cat = groups(&out.facets[0]);
+    assert_eq!((cat["1"].0, cat["2"].0, cat["3"].0), (2, 2, 1));
+}
+
+/// Pushing `field = constant` into the tantivy query must change neither the matches, nor
+/// their scores, nor the total: compare with the same filter written so it cannot be pushed.
+#[test]
+fn narrowed_filters_give_the_same_results_and_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path());
+    three_segments(&index);
+    for (pushed, evaluated) in [
+        ("brand=\"c\"", "in(brand, \"c\")"),
+        ("tags=\"x\"", "in(tags, \"x\")"),
+        ("cat=2", "cat=2.0"),
+        ("cat=1 AND price>50", "cat=1.0 AND price>50"),
+        ("brand=\"zz\"", "in(brand, \"zz\")"),
+    ] {
+        for query in [
+            "default:'apple'",
+            "''",
+            "default:'apple' OR default:'pear'",
+            "default:'apple' RANK default:'green'",
+            "default:'red apple'",
+        ] {
+            let run = |filter: &str| {
+                let out = search(
+                    &index,
+                    &format!("query={query}&&filter={filter}"),
+                    ranked(10),
+                );
+                let hits: Vec<(String, f32)> = out
+                    .hits
+                    .iter()
+                    .map(|h| (h.fields["id"].as_str().unwrap().to_string(), h.score))
+                    .collect();
+                (out.total, hits)
+            };
+            let (a, b) = (run(pushed), run(evaluated));
+            assert_eq!(a, b, "{pushed} vs {evaluated} on {query}");
+        }
+    }
+    let out = search(&index, "query=default:'apple'&&filter=cat=2", ranked(10));
+    assert_eq!(out.total, 2);
+}
+
+/// The per-segment cut-off (documents ranked after the worst kept candidate are skipped) keeps
+/// exactly the best `start + hit`, ties broken by address.
+#[test]
+fn top_k_cut_off_keeps_the_best_candidates() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path());
+    let docs = |from: usize, to: usize| -> Vec<Value> {
+        (from..to)
+            .map(|i| json!({"id": i.to_string(), "title": "apple", "cat": i % 7, "price": (i * 7919) % 1000}))
+            .collect()
+    };
+    segment(&index, &docs(0, 3000));
+    segment(&index, &docs(3000, 5000));
+    let out = search(
+        &index,
+        "query=default:'apple'&&sort=-price;+cat&&filter=cat!=3",
+        Page::Ranked { start: 5, hit: 20 },
+    );
+    let mut expected: Vec<(i64, i64, usize)> = (0..5000)
+        .filter(|i| i % 7 != 3)
+        .map(|i| (-(((i * 7919) % 1000) as i64), (i % 7) as i64, i))
+        .collect();
+    expected.sort();
+    assert_eq!(out.total, expected.len() as u64);
+    let got: Vec<(i64, i64)> = out
+        .hits
+        .iter()
+        .map(|h| {
+            (
+                -h.fields["price"].as_i64().unwrap(),
+                h.fields["cat"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<(i64, i64)> = expected[5..25].iter().map(|(p, c, _)| (*p, *c)).collect();
+    assert_eq!(got, want);
+}
+
+/// A phrase or an AND is counted in the same pass as its top k; the total must still be every
+/// match, not only the page.
+#[test]
+fn one_pass_totals_count_every_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path());
+    three_segments(&index);
+    let phrase = search(&index, "query=default:\"apple pie\"", ranked(1));
+    assert_eq!((phrase.total, phrase.hits.len()), (1, 1));
+    let and = search(
+        &index,
+        "query=default:'apple' AND default:'green'",
+        ranked(1),
+    );
+    assert_eq!(and.total, 1);
+    let or = search(&index, "query=default:'apple' OR default:'pear'", ranked(2));
+    assert_eq!((or.total, or.hits.len()), (6, 2));
+}
+
+/// Aggregates of a term take the page from tantivy's top-k and the groups from a second pass:
+/// the page, scores and total must be those the general collector gives.
+#[test]
+fn aggregate_pages_match_the_general_collector() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path());
+    three_segments(&index);
+    let page = Page::Ranked { start: 1, hit: 3 };
+    let hits = |out: &SearchOutput| -> Vec<(String, f32, Vec<super::Val>)> {
+        out.hits
+            .iter()
+            .map(|h| {
+                let id = h.fields["id"].as_str().unwrap().to_string();
+                (id, h.score, h.sort_values.clone())
+            })
+            .collect()
+    };
+    let split = search(
+        &index,
+        "query=default:'apple'&&aggregate=group_key:brand,agg_fun:count()",
+        page,
+    );
+    // `price>=0` holds for every document but is not pushed down: the general collector.
+    let general = search(&index, "query=default:'apple'&&filter=price>=0", page);
+    assert_eq!(split.total, 5);
+    assert_eq!((split.total, hits(&split)), (general.total, hits(&general)));
+    assert_eq!(split.hits.len(), 3);
+    assert_eq!(groups(&split.facets[0])["c"].0, 2);
+}
+
+#[test]
+fn a_page_of_zero_hits_only_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path());
+    three_segments(&index);
+    for query in [
+        "query=''",
+        "query=default:'red'",
+        "query=default:'red' OR default:'blue'",
+    ] {
+        let counted = search(&index, query, ranked(0));
+        assert!(counted.hits.is_empty(), "{query}");
+        assert_eq!(
+            counted.total,
+            search(&index, query, ranked(100)).total,
+            "{query}"
+        );
+    }
+}

@@ -1,0 +1,865 @@
+//! Collection data (wire spec §3.1, §3.5, §6): `UpsertCollectionData`, `DeleteCollectionData`,
+//! `UpdateCollectionDataMetadata` and `QueryCollectionData`. Every write is durable and
+//! searchable when the call returns, as an SQL `INSERT`/`UPDATE`/`DELETE` is in AnalyticDB.
+
+use super::collections::{
+    self, Collection, Column, ID, Metric, Open, TEXT_INDEX, TSVECTOR, VECTOR,
+};
+use super::{AdbError, Call, Fields, sql};
+use axum::http::StatusCode;
+use pier_engine::vector_search::{VectorQuery, VectorSearchError};
+use pier_index::search::Page;
+use pier_query::Expr;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest `Rows` JSON of one `UpsertCollectionData` (spec §4: 10 MB).
+pub const MAX_ROWS_BYTES: usize = 10 << 20;
+/// Largest `TopK` (+ `Offset`) of a query.
+pub const MAX_TOP_K: usize = 10_000;
+/// Full-text hits a `Cascaded` hybrid search hands to the vector search.
+const CASCADE_DEPTH: usize = 10_000;
+/// Rows deleted or updated per engine batch.
+const WRITE_CHUNK: usize = 1_000;
+/// How long a write waits to become searchable before answering anyway.
+const VISIBLE_WAIT: Duration = Duration::from_secs(8);
+/// RRF's `k` when `HybridSearchArgs` gives none.
+const DEFAULT_RRF_K: f64 = 60.0;
+/// `Weight`'s `alpha` when `HybridSearchArgs` gives none.
+const DEFAULT_ALPHA: f64 = 0.5;
+
+/// One row of `Rows`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Row {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    vector: Option<Vec<f64>>,
+    #[serde(default)]
+    sparse_vector: Option<Value>,
+}
+
+/// `UpsertCollectionData`: inserts rows, replacing rows with the same `Id`; an empty `Id`
+/// gets a UUID.
+pub fn upsert_collection_data(call: &Call) -> Result<Fields, AdbError> {
+    let c = collections::open(call)?;
+    let raw = call.params.require("Rows")?;
+    if raw.len() > MAX_ROWS_BYTES {
+        return Err(AdbError::invalid(
+            "Rows",
+            format!(
+                "{} bytes of rows is over the {MAX_ROWS_BYTES}-byte limit; split the rows over several calls or use UpsertCollectionDataAsync",
+                raw.len()
+            ),
+        ));
+    }
+    let rows: Vec<Row> = call.params.json("Rows")?.unwrap_or_default();
+    if rows.is_empty() {
+        return Err(AdbError::invalid("Rows", "send at least one row"));
+    }
+    let mut ops = Vec::with_capacity(rows.len());
+    for (i, row) in rows.into_iter().enumerate() {
+        let at = |why: String| AdbError::invalid("Rows", format!("row {i}: {why}"));
+        if row.sparse_vector.as_ref().is_some_and(|v| !v.is_null()) {
+            return Err(at(
+                "SparseVector is not stored by pier yet; send dense vectors only".into(),
+            ));
+        }
+        let vector = row.vector.ok_or_else(|| at("Vector is required".into()))?;
+        if vector.len() != c.def.dimension {
+            return Err(at(format!(
+                "Vector has {} values but the collection's Dimension is {}",
+                vector.len(),
+                c.def.dimension
+            )));
+        }
+        let id = row
+            .id
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let mut doc = Map::new();
+        for (name, value) in row.metadata.unwrap_or_default() {
+            let column = c
+                .def
+                .column(&name)
+                .ok_or_else(|| at(unknown_column(&c.def, &name)))?;
+            if let Some(v) = normalise(column, &value).map_err(|m| at(format!("'{name}': {m}")))? {
+                doc.insert(name, v);
+            }
+        }
+        doc.insert(ID.into(), id.into());
+        doc.insert(VECTOR.into(), vector.into_iter().map(Value::from).collect());
+        ops.push(add_op(&c.def, doc));
+    }
+    write(call, &c, &ops)?;
+    Ok(Fields::new())
+}
+
+fn unknown_column(c: &Collection, name: &str) -> String {
+    format!(
+        "'{name}' is not a Metadata key of the collection ({})",
+        c.metadata
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// An `add` of a whole row, with its full-text column rebuilt.
+fn add_op(c: &Collection, mut doc: Map<String, Value>) -> Value {
+    doc.remove(pier_engine::vectors::VECTOR_KEY_FIELD);
+    let text: Vec<&str> = c
+        .full_text_retrieval_fields
+        .iter()
+        .filter_map(|f| doc.get(f).and_then(Value::as_str))
+        .collect();
+    let text = text.join("\n");
+    doc.insert(TSVECTOR.into(), text.into());
+    json!({"cmd": "add", "fields": doc})
+}
+
+/// A metadata value as stored for its column; `None` for SQL NULL.
+fn normalise(column: Column, v: &Value) -> Result<Option<Value>, String> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let bad = |want: &str| format!("{v} is not {want}");
+    Ok(Some(match column {
+        Column::Int => Value::from(int(v).ok_or_else(|| bad("an integer"))?),
+        Column::Bool => Value::from(i64::from(boolean(v).ok_or_else(|| bad("a boolean"))?)),
+        Column::Double => Value::from(double(v).ok_or_else(|| bad("a number"))?),
+        Column::Text => match v {
+            Value::String(s) => Value::from(s.clone()),
+            Value::Number(_) | Value::Bool(_) => Value::from(v.to_string()),
+            _ => Value::from(v.to_string()),
+        },
+        Column::Json => match v {
+            Value::String(s) => Value::from(s.clone()),
+            _ => Value::from(v.to_string()),
+        },
+        Column::TextArray | Column::IntArray | Column::DoubleArray => {
+            let parsed;
+            let items = match v {
+                Value::Array(a) => a,
+                Value::String(s) => {
+                    parsed = serde_json::from_str::<Vec<Value>>(s)
+                        .map_err(|_| bad("an array (or a JSON array in a string)"))?;
+                    &parsed
+                }
+                _ => return Err(bad("an array")),
+            };
+            let out: Result<Vec<Value>, String> = items
+                .iter()
+                .map(|x| match column {
+                    Column::IntArray => int(x)
+                        .map(Value::from)
+                        .ok_or_else(|| bad("an integer array")),
+                    Column::DoubleArray => double(x)
+                        .map(Value::from)
+                        .ok_or_else(|| bad("a number array")),
+                    _ => Ok(match x {
+                        Value::String(s) => Value::from(s.clone()),
+                        other => Value::from(other.to_string()),
+                    }),
+                })
+                .collect();
+            Value::Array(out?)
+        }
+    }))
+}
+
+fn int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18)
+                .map(|f| f as i64)
+        }),
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Bool(b) => Some(i64::from(*b)),
+        _ => None,
+    }
+}
+
+fn double(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok().filter(|f: &f64| f.is_finite()),
+        _ => None,
+    }
+}
+
+fn boolean(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(0) => Some(false),
+            Some(1) => Some(true),
+            _ => None,
+        },
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "t" | "true" | "y" | "yes" | "on" | "1" => Some(true),
+            "f" | "false" | "n" | "no" | "off" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Pushes engine operations durably and waits until they are searchable.
+fn write(call: &Call, c: &Open, ops: &[Value]) -> Result<(), AdbError> {
+    for chunk in ops.chunks(WRITE_CHUNK) {
+        let body = serde_json::to_vec(chunk).map_err(AdbError::internal)?;
+        let receipt = call
+            .engine
+            .push(
+                &c.def.app_name(),
+                collections::TABLE,
+                &body,
+                call.engine.new_request_id(),
+            )
+            .map_err(|r| {
+                if r.code == pier_model::Code::INTERNAL {
+                    AdbError::internal(r.message)
+                } else if r.retry_after_secs.is_some() {
+                    AdbError::new(StatusCode::TOO_MANY_REQUESTS, "Throttling", r.message)
+                } else {
+                    AdbError::invalid("Rows", r.message)
+                }
+            })?;
+        let mut committed = receipt.table.subscribe_committed();
+        let seq = receipt.seq;
+        // Handlers run on the runtime's blocking pool, inside its context.
+        let visible = tokio::runtime::Handle::current().block_on(async {
+            tokio::time::timeout(VISIBLE_WAIT, committed.wait_for(|s| *s >= seq)).await
+        });
+        if visible.is_err() {
+            tracing::warn!(collection = %c.def.app_name(), seq, "write not searchable within the wait");
+        }
+    }
+    Ok(())
+}
+
+/// The ids of the rows matching `filter` (all rows without one), in id order.
+fn matching_ids(c: &Open, filter: Option<Expr>) -> Result<Vec<String>, AdbError> {
+    let searcher = c.table.index.searcher();
+    let mut request = pier_query::parse_search("query=''", None).map_err(AdbError::internal)?;
+    request.filter = filter;
+    request.sort = vec![id_order()];
+    let request = Arc::new(request);
+    let mut ids = Vec::new();
+    loop {
+        let out = c
+            .table
+            .index
+            .search(
+                &searcher,
+                &request,
+                Page::Ranked {
+                    start: ids.len(),
+                    hit: WRITE_CHUNK,
+                },
+                &[],
+            )
+            .map_err(|e| AdbError::invalid("Filter", e.message))?;
+        let n = out.hits.len();
+        ids.extend(
+            out.hits
+                .into_iter()
+                .filter_map(|h| h.fields.get(ID).map(string_of)),
+        );
+        if n < WRITE_CHUNK {
+            return Ok(ids);
+        }
+    }
+}
+
+fn id_order() -> pier_query::SortKey {
+    pier_query::SortKey {
+        order: pier_query::Order::Asc,
+        key: pier_query::SortExpr::Expr(Expr::Field(ID.into())),
+    }
+}
+
+fn string_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `DeleteCollectionData`: deletes the rows selected by `CollectionData` (field → values,
+/// every field must match) and/or `CollectionDataFilter` (SQL WHERE); `AppliedRows`.
+pub fn delete_collection_data(call: &Call) -> Result<Fields, AdbError> {
+    let c = collections::open(call)?;
+    let mut parts = Vec::new();
+    let data: Option<Map<String, Value>> = call.params.json("CollectionData")?;
+    for (field, values) in data.unwrap_or_default() {
+        if field != ID && c.def.column(&field).is_none() {
+            return Err(AdbError::invalid(
+                "CollectionData",
+                unknown_column(&c.def, &field),
+            ));
+        }
+        let values = match values {
+            Value::Array(a) => a,
+            other => vec![other],
+        };
+        parts.push(Expr::In {
+            expr: Box::new(Expr::Field(field)),
+            values: values.iter().map(string_of).collect(),
+            negated: false,
+        });
+    }
+    if let Some(f) = call.params.get("CollectionDataFilter") {
+        parts.push(sql::parse("CollectionDataFilter", f, &c.def)?);
+    }
+    if parts.is_empty() {
+        return Err(AdbError::new(
+            StatusCode::BAD_REQUEST,
+            "MissingParameter",
+            "send CollectionData (a JSON map of field to values) or CollectionDataFilter (an SQL WHERE condition) to say which rows to delete",
+        ));
+    }
+    let filter = if parts.len() == 1 {
+        parts.remove(0)
+    } else {
+        Expr::And(parts)
+    };
+    let ids = matching_ids(&c, Some(filter))?;
+    let ops: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"cmd": "delete", "fields": {ID: id}}))
+        .collect();
+    write(call, &c, &ops)?;
+    let mut fields = Fields::new();
+    fields.insert("AppliedRows".into(), ids.len().into());
+    Ok(fields)
+}
+
+/// `UpdateCollectionDataMetadata`: sets `Metadata` on the rows named by `Ids` or matching
+/// `Filter`; `AppliedRows`.
+pub fn update_collection_data_metadata(call: &Call) -> Result<Fields, AdbError> {
+    let c = collections::open(call)?;
+    let updates: Map<String, Value> = call
+        .params
+        .json("Metadata")?
+        .ok_or_else(|| AdbError::missing("Metadata"))?;
+    let mut normalised = Vec::new();
+    for (name, value) in &updates {
+        let column = c
+            .def
+            .column(name)
+            .ok_or_else(|| AdbError::invalid("Metadata", unknown_column(&c.def, name)))?;
+        let v = normalise(column, value)
+            .map_err(|m| AdbError::invalid("Metadata", format!("'{name}': {m}")))?;
+        normalised.push((name.clone(), v));
+    }
+    let ids: Vec<String> = match (
+        call.params.json::<Vec<String>>("Ids")?,
+        call.params.get("Filter"),
+    ) {
+        (Some(ids), None) => ids,
+        (None, Some(f)) => matching_ids(&c, Some(sql::parse("Filter", f, &c.def)?))?,
+        (Some(_), Some(_)) => {
+            return Err(AdbError::invalid("Ids", "send Ids or Filter, not both"));
+        }
+        (None, None) => {
+            return Err(AdbError::new(
+                StatusCode::BAD_REQUEST,
+                "MissingParameter",
+                "send Ids (a JSON array of row ids) or Filter (an SQL WHERE condition) to say which rows to update",
+            ));
+        }
+    };
+    let pks: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let docs = call
+        .engine
+        .documents(&c.table, &pks)
+        .map_err(AdbError::internal)?;
+    let mut ops = Vec::new();
+    for mut doc in docs.into_iter().flatten() {
+        for (name, v) in &normalised {
+            match v {
+                Some(v) => doc.insert(name.clone(), v.clone()),
+                None => doc.remove(name),
+            };
+        }
+        ops.push(add_op(&c.def, doc));
+    }
+    write(call, &c, &ops)?;
+    let mut fields = Fields::new();
+    fields.insert("AppliedRows".into(), ops.len().into());
+    Ok(fields)
+}
+
+/// A ranked row id with its reported score.
+struct Scored {
+    id: String,
+    score: f64,
+}
+
+/// `QueryCollectionData`: vector, full-text or hybrid search with filter, paging and
+/// ordering (spec §3.5, §6).
+pub fn query_collection_data(call: &Call) -> Result<Fields, AdbError> {
+    let c = collections::open(call)?;
+    let p = &call.params;
+    let top_k = positive(
+        p.int("TopK")?.ok_or_else(|| AdbError::missing("TopK"))?,
+        "TopK",
+    )?;
+    let offset = p.int("Offset")?.map(|o| {
+        usize::try_from(o).map_err(|_| AdbError::invalid("Offset", "it must be 0 or more"))
+    });
+    let offset = offset.transpose()?;
+    if top_k + offset.unwrap_or(0) > MAX_TOP_K {
+        return Err(AdbError::invalid(
+            "TopK",
+            format!("TopK + Offset must be at most {MAX_TOP_K}"),
+        ));
+    }
+    for (name, why) in [
+        (
+            "SparseVector",
+            "sparse vectors are not searched by pier yet",
+        ),
+        (
+            "RelationalTableFilter",
+            "relational table filters are not supported by pier",
+        ),
+    ] {
+        if p.get(name).is_some() {
+            return Err(AdbError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "Unsupported",
+                format!("{name}: {why}; leave it out"),
+            ));
+        }
+    }
+    let vector: Option<Vec<f32>> = p.json("Vector")?;
+    if let Some(v) = &vector
+        && v.len() != c.def.dimension
+    {
+        return Err(AdbError::invalid(
+            "Vector",
+            format!(
+                "it has {} values but the collection's Dimension is {}",
+                v.len(),
+                c.def.dimension
+            ),
+        ));
+    }
+    if let Some(m) = p.get("Metrics") {
+        let m = Metric::parse("Metrics", m)?;
+        if m != c.def.metrics {
+            return Err(AdbError::invalid(
+                "Metrics",
+                format!(
+                    "the collection's index uses {}; pier searches with the index's metric only (leave Metrics out)",
+                    c.def.metrics.name()
+                ),
+            ));
+        }
+    }
+    let content = p.get("Content").map(str::trim).filter(|s| !s.is_empty());
+    let filter = p
+        .get("Filter")
+        .map(|f| sql::parse("Filter", f, &c.def))
+        .transpose()?;
+    let order_by = p.get("OrderBy").map(|o| order_by(o, &c.def)).transpose()?;
+    let shown = shown_fields(p.get("IncludeMetadataFields"), &c.def)?;
+    let include_values = p.bool("IncludeValues")?.unwrap_or(false);
+    let mut total = None;
+    let ranked = match (&vector, content) {
+        (None, None) => {
+            return Err(AdbError::invalid(
+                "Vector",
+                "send Vector (a JSON array of numbers), Content (full-text query) or both",
+            ));
+        }
+        (Some(v), None) => {
+            let start = offset.unwrap_or(0);
+            let mut hits = vector_ranked(call, &c, v, start + top_k, filter.as_ref())?;
+            if offset.is_some() {
+                total = Some(count(&c, filter.clone())?);
+            }
+            hits.drain(..start.min(hits.len()));
+            hits
+        }
+        (None, Some(text)) => {
+            let (hits, n) = text_ranked(&c, text, offset.unwrap_or(0), top_k, filter.clone())?;
+            if offset.is_some() {
+                total = Some(n);
+            }
+            hits
+        }
+        (Some(v), Some(text)) => {
+            if offset.is_some_and(|o| o > 0) || order_by.is_some() {
+                return Err(AdbError::invalid(
+                    "HybridSearch",
+                    "Offset and OrderBy are not supported with hybrid (Vector + Content) search; drop them or send only one of Vector and Content",
+                ));
+            }
+            hybrid(call, &c, v, text, top_k, filter)?
+        }
+    };
+    let ids: Vec<&str> = ranked.iter().map(|s| s.id.as_str()).collect();
+    let docs = call
+        .engine
+        .documents(&c.table, &ids)
+        .map_err(AdbError::internal)?;
+    let mut rows: Vec<(&Scored, Map<String, Value>)> = ranked
+        .iter()
+        .zip(docs)
+        .filter_map(|(s, d)| d.map(|d| (s, d)))
+        .collect();
+    if let Some(keys) = &order_by {
+        rows.sort_by(|a, b| {
+            keys.iter()
+                .map(|(f, desc)| {
+                    let o = compare_values(a.1.get(f), b.1.get(f));
+                    if *desc { o.reverse() } else { o }
+                })
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
+        });
+    }
+    let matches: Vec<Value> = rows
+        .iter()
+        .map(|(s, doc)| render(s, doc, &shown, include_values))
+        .collect();
+    let mut fields = Fields::new();
+    if let Some(t) = total {
+        fields.insert("Total".into(), t.into());
+    }
+    fields.insert("Matches".into(), json!({ "match": matches }));
+    Ok(fields)
+}
+
+fn positive(n: i64, name: &str) -> Result<usize, AdbError> {
+    usize::try_from(n)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| AdbError::invalid(name, format!("{n}: it must be 1 or more")))
+}
+
+/// `OrderBy`: `field [ASC|DESC], …` over `id` and Metadata keys.
+fn order_by(s: &str, c: &Collection) -> Result<Vec<(String, bool)>, AdbError> {
+    s.split(',')
+        .map(|part| {
+            let mut words = part.split_whitespace();
+            let field = words.next().ok_or_else(|| {
+                AdbError::invalid("OrderBy", "an empty sort key; send 'field [ASC|DESC], …'")
+            })?;
+            if field != ID && c.column(field).is_none() {
+                return Err(AdbError::invalid("OrderBy", unknown_column(c, field)));
+            }
+            let desc = match words.next().map(str::to_ascii_uppercase).as_deref() {
+                None | Some("ASC") => false,
+                Some("DESC") => true,
+                Some(other) => {
+                    return Err(AdbError::invalid(
+                        "OrderBy",
+                        format!("'{other}' after '{field}': send ASC or DESC"),
+                    ));
+                }
+            };
+            if words.next().is_some() {
+                return Err(AdbError::invalid("OrderBy", "send 'field [ASC|DESC], …'"));
+            }
+            Ok((field.to_string(), desc))
+        })
+        .collect()
+}
+
+fn compare_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+    match (a, b) {
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x
+            .as_f64()
+            .unwrap_or(f64::NAN)
+            .total_cmp(&y.as_f64().unwrap_or(f64::NAN)),
+        (Some(Value::String(x)), Some(Value::String(y))) => x.cmp(y),
+        // NULLs sort last ascending, as in PostgreSQL.
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(x), Some(y)) => x.to_string().cmp(&y.to_string()),
+        (None, None) => Ordering::Equal,
+    }
+}
+
+/// `IncludeMetadataFields`: the listed Metadata keys, all of them when empty.
+fn shown_fields(list: Option<&str>, c: &Collection) -> Result<Vec<(String, Column)>, AdbError> {
+    let all = || {
+        c.metadata
+            .iter()
+            .filter_map(|(n, _)| c.column(n).map(|col| (n.clone(), col)))
+            .collect()
+    };
+    let Some(list) = list else { return Ok(all()) };
+    let names: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Ok(all());
+    }
+    names
+        .into_iter()
+        .map(|n| {
+            c.column(n)
+                .map(|col| (n.to_string(), col))
+                .ok_or_else(|| AdbError::invalid("IncludeMetadataFields", unknown_column(c, n)))
+        })
+        .collect()
+}
+
+fn search_error(e: VectorSearchError) -> AdbError {
+    match e {
+        VectorSearchError::Invalid(m) => AdbError::invalid("Filter", m),
+        VectorSearchError::Internal(m) => AdbError::internal(m),
+    }
+}
+
+/// The `k` nearest rows, best first, with AnalyticDB's scores (Euclidean distance for l2).
+fn vector_ranked(
+    call: &Call,
+    c: &Open,
+    vector: &[f32],
+    k: usize,
+    filter: Option<&Expr>,
+) -> Result<Vec<Scored>, AdbError> {
+    let hits = call
+        .engine
+        .vector_search(
+            &c.table,
+            &VectorQuery {
+                index: VECTOR,
+                namespace: "",
+                vector,
+                k,
+                ef: Some(k.max(128)),
+                filter,
+            },
+        )
+        .map_err(search_error)?;
+    Ok(hits
+        .into_iter()
+        .map(|h| Scored {
+            id: h.pk,
+            score: match c.def.metrics {
+                Metric::L2 => f64::from(h.score).max(0.0).sqrt(),
+                _ => f64::from(h.score),
+            },
+        })
+        .collect())
+}
+
+/// Rows matching `filter`.
+fn count(c: &Open, filter: Option<Expr>) -> Result<u64, AdbError> {
+    let mut request = pier_query::parse_search("query=''", None).map_err(AdbError::internal)?;
+    request.filter = filter;
+    let out = c
+        .table
+        .index
+        .search(
+            &c.table.index.searcher(),
+            &Arc::new(request),
+            Page::Ranked { start: 0, hit: 0 },
+            &[],
+        )
+        .map_err(|e| AdbError::invalid("Filter", e.message))?;
+    Ok(out.total)
+}
+
+/// Full-text hits (BM25 over the FullTextRetrievalFields), best first, and their total.
+fn text_ranked(
+    c: &Open,
+    text: &str,
+    start: usize,
+    hit: usize,
+    filter: Option<Expr>,
+) -> Result<(Vec<Scored>, u64), AdbError> {
+    if c.def.full_text_retrieval_fields.is_empty() {
+        return Err(AdbError::invalid(
+            "Content",
+            "the collection has no FullTextRetrievalFields, so it cannot be searched by Content; send Vector",
+        ));
+    }
+    // Quotes and backslashes would end the query's literal; they carry no words.
+    let words: String = text
+        .chars()
+        .map(|ch| {
+            if matches!(ch, '\'' | '\\' | '"') {
+                ' '
+            } else {
+                ch
+            }
+        })
+        .collect();
+    let mut request = pier_query::parse_search(&format!("query={TEXT_INDEX}:'{words}'"), None)
+        .map_err(|e| AdbError::invalid("Content", e.message))?;
+    request.filter = filter;
+    let out = c
+        .table
+        .index
+        .search(
+            &c.table.index.searcher(),
+            &Arc::new(request),
+            Page::Ranked { start, hit },
+            &[],
+        )
+        .map_err(|e| AdbError::invalid("Content", e.message))?;
+    let hits = out
+        .hits
+        .into_iter()
+        .filter_map(|h| {
+            h.fields.get(ID).map(|id| Scored {
+                id: string_of(id),
+                score: f64::from(h.score),
+            })
+        })
+        .collect();
+    Ok((hits, out.total))
+}
+
+/// Vector + Content: `RRF` (also when `HybridSearch` is empty), `Weight` or `Cascaded`.
+fn hybrid(
+    call: &Call,
+    c: &Open,
+    vector: &[f32],
+    text: &str,
+    top_k: usize,
+    filter: Option<Expr>,
+) -> Result<Vec<Scored>, AdbError> {
+    let args: Map<String, Value> = call.params.json("HybridSearchArgs")?.unwrap_or_default();
+    let mode = call.params.get("HybridSearch").unwrap_or("RRF");
+    let arg = |algo: &str, key: &str| -> Option<f64> {
+        args.get(algo)
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_f64)
+    };
+    let mut fused: Vec<Scored> = match mode.to_ascii_lowercase().as_str() {
+        "cascaded" => {
+            let (hits, _) = text_ranked(c, text, 0, CASCADE_DEPTH, filter.clone())?;
+            if hits.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ids = Expr::In {
+                expr: Box::new(Expr::Field(ID.into())),
+                values: hits.into_iter().map(|h| h.id).collect(),
+                negated: false,
+            };
+            let restricted = match filter {
+                Some(f) => Expr::And(vec![f, ids]),
+                None => ids,
+            };
+            return vector_ranked(call, c, vector, top_k, Some(&restricted));
+        }
+        "rrf" => {
+            let k = arg("RRF", "k").unwrap_or(DEFAULT_RRF_K);
+            if k <= 1.0 {
+                return Err(AdbError::invalid(
+                    "HybridSearchArgs",
+                    "RRF.k must be greater than 1",
+                ));
+            }
+            let v = vector_ranked(call, c, vector, top_k, filter.as_ref())?;
+            let (t, _) = text_ranked(c, text, 0, top_k, filter)?;
+            let mut scores: HashMap<String, f64> = HashMap::new();
+            for list in [v, t] {
+                for (rank, s) in list.into_iter().enumerate() {
+                    *scores.entry(s.id).or_default() += 1.0 / (k + rank as f64 + 1.0);
+                }
+            }
+            scores
+                .into_iter()
+                .map(|(id, score)| Scored { id, score })
+                .collect()
+        }
+        "weight" => {
+            let alpha = arg("Weight", "alpha").unwrap_or(DEFAULT_ALPHA);
+            if !(0.0..=1.0).contains(&alpha) {
+                return Err(AdbError::invalid(
+                    "HybridSearchArgs",
+                    "Weight.alpha must be between 0 and 1",
+                ));
+            }
+            let v = vector_ranked(call, c, vector, top_k, filter.as_ref())?;
+            let (t, _) = text_ranked(c, text, 0, top_k, filter)?;
+            let mut scores: HashMap<String, f64> = HashMap::new();
+            for s in v {
+                // A distance becomes a similarity in (0, 1] so that higher is better.
+                let score = if c.def.metrics == Metric::L2 {
+                    1.0 / (1.0 + s.score)
+                } else {
+                    s.score
+                };
+                *scores.entry(s.id).or_default() += alpha * score;
+            }
+            for s in t {
+                *scores.entry(s.id).or_default() += (1.0 - alpha) * s.score;
+            }
+            scores
+                .into_iter()
+                .map(|(id, score)| Scored { id, score })
+                .collect()
+        }
+        _ => {
+            return Err(AdbError::invalid(
+                "HybridSearch",
+                format!("'{mode}' is not a hybrid algorithm; send RRF, Weight or Cascaded"),
+            ));
+        }
+    };
+    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    fused.truncate(top_k);
+    Ok(fused)
+}
+
+/// One `match`: `Metadata` values as strings, `MetadataV2` typed, `Values.value` on request.
+fn render(
+    s: &Scored,
+    doc: &Map<String, Value>,
+    shown: &[(String, Column)],
+    include_values: bool,
+) -> Value {
+    let mut metadata = Map::new();
+    let mut typed = Map::new();
+    for (name, column) in shown {
+        let Some(v) = doc.get(name) else { continue };
+        let (text, value) = match (column, v) {
+            (Column::Bool, v) => {
+                let b = v.as_i64().unwrap_or(0) != 0;
+                (b.to_string(), Value::from(b))
+            }
+            (Column::Json, Value::String(s)) => (
+                s.clone(),
+                serde_json::from_str(s).unwrap_or_else(|_| Value::from(s.clone())),
+            ),
+            (_, Value::String(s)) => (s.clone(), v.clone()),
+            (_, other) => (other.to_string(), other.clone()),
+        };
+        metadata.insert(name.clone(), text.into());
+        typed.insert(name.clone(), value);
+    }
+    let mut m = json!({
+        "Id": doc.get(ID).map(string_of).unwrap_or_else(|| s.id.clone()),
+        "Score": s.score,
+        "Metadata": metadata,
+        "MetadataV2": typed,
+    });
+    if include_values {
+        let values = doc.get(VECTOR).cloned().unwrap_or_else(|| json!([]));
+        m["Values"] = json!({ "value": values });
+    }
+    m
+}

@@ -1,0 +1,446 @@
+"""The AnalyticDB for PostgreSQL vector API (namespaces, collections, collection data) through the
+official SDK, unmodified: `alibabacloud-gpdb20160503` from PyPI (pinned in requirements.txt) with its
+Tea/Darabonba runtime.
+
+Each scenario runs over HTTP and over HTTPS (pier's self-signed certificate, once as the CA file and
+once with verification off), with the SDK's default ACS3-HMAC-SHA256 signature and with the legacy
+RPC HMAC-SHA1 one (`Config(signature_algorithm="v2")`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import re
+import subprocess
+import time
+
+import pytest
+from alibabacloud_gpdb20160503 import models as gpdb
+from alibabacloud_gpdb20160503.client import Client
+from alibabacloud_tea_openapi.exceptions import ClientException
+from alibabacloud_tea_openapi.utils_models import Config
+from darabonba.runtime import RuntimeOptions
+
+from conftest import Pier, pier_bin
+
+# Verification off is one of the transports under test: its warning is expected.
+pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+
+INSTANCE = "gp-pier-test"
+REGION = "cn-hangzhou"
+
+# (protocol, TLS verification, signature): every way a client may reach pier.
+TRANSPORTS = [
+    ("http", None, "acs3"),
+    ("http", None, "v2"),
+    ("https", "ca", "acs3"),
+    ("https", "ca", "v2"),
+    ("https", "off", "acs3"),
+]
+_names = itertools.count(1)
+
+
+class Adb:
+    """The SDK client plus the runtime options and the manager credentials of one transport."""
+
+    def __init__(self, pier: Pier, protocol: str, verify: str | None, signature: str):
+        endpoint = pier.https_endpoint if protocol == "https" else pier.endpoint
+        if verify == "off":
+            # darabonba-core 1.0.9 caches one HTTPS session per host and port, whatever the verify
+            # mode, and a verifying session cannot be reused unverified ("Cannot set verify_mode to
+            # CERT_NONE when check_hostname is enabled"): reach pier under another name.
+            endpoint = f"localhost:{pier.https_port}"
+        config = Config(access_key_id=pier.key_id, access_key_secret=pier.secret,
+                        endpoint=endpoint, protocol=protocol, region_id=REGION)
+        if signature == "v2":
+            config.signature_algorithm = "v2"
+        self.client = Client(config)
+        self.runtime = RuntimeOptions(ca=str(pier.tls_cert) if verify == "ca" else None,
+                                      ignore_ssl=verify == "off")
+        self.account = pier.manager_account
+        self.password = pier.manager_password
+
+    def manager(self, **kw) -> dict:
+        return dict(dbinstance_id=INSTANCE, region_id=REGION, manager_account=self.account,
+                    manager_account_password=self.password, **kw)
+
+
+@pytest.fixture(params=TRANSPORTS, ids=lambda t: "-".join(x for x in t if x))
+def adb(pier, request) -> Adb:
+    return Adb(pier, *request.param)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{os.getpid()}_{next(_names)}"
+
+
+def test_init_vector_database_is_idempotent(adb):
+    for _ in range(2):
+        resp = adb.client.init_vector_database_with_options(
+            gpdb.InitVectorDatabaseRequest(**adb.manager()), adb.runtime)
+        assert resp.status_code == 200
+        assert resp.body.status == "success"
+        assert re.fullmatch(r"[0-9A-F]{8}(-[0-9A-F]{4}){3}-[0-9A-F]{12}", resp.body.request_id)
+    names = adb.client.list_namespaces_with_options(
+        gpdb.ListNamespacesRequest(**adb.manager()), adb.runtime).body.namespaces.namespace
+    assert "public" in names
+
+
+def test_namespace_lifecycle(adb):
+    ns = unique("ns")
+    create = gpdb.CreateNamespaceRequest(**adb.manager(namespace=ns, namespace_password="ns1Pass!"))
+    assert adb.client.create_namespace_with_options(create, adb.runtime).body.status == "success"
+    # Idempotent, and a new password replaces the old one.
+    create.namespace_password = "an0ther pass"
+    assert adb.client.create_namespace_with_options(create, adb.runtime).status_code == 200
+
+    listed = adb.client.list_namespaces_with_options(
+        gpdb.ListNamespacesRequest(**adb.manager()), adb.runtime).body
+    assert ns in listed.namespaces.namespace
+    assert listed.count == len(listed.namespaces.namespace)
+    assert listed.dbinstance_id == INSTANCE and listed.region_id == REGION
+
+    described = adb.client.describe_namespace_with_options(
+        gpdb.DescribeNamespaceRequest(**adb.manager(namespace=ns)), adb.runtime).body
+    assert described.namespace == ns
+    assert described.namespace_info["Name"] == ns
+    assert described.status == "success" and described.message == "success"
+
+    adb.client.delete_namespace_with_options(
+        gpdb.DeleteNamespaceRequest(**adb.manager(namespace=ns)), adb.runtime)
+    # Integrations (Dify, LlamaIndex) treat exactly 404 as "does not exist, create it".
+    with pytest.raises(ClientException) as err:
+        adb.client.describe_namespace_with_options(
+            gpdb.DescribeNamespaceRequest(**adb.manager(namespace=ns)), adb.runtime)
+    assert err.value.status_code == 404
+    assert err.value.code == "Namespace.NotExist"
+    assert err.value.request_id
+
+
+def test_wrong_manager_password_is_refused(adb):
+    adb.password = "not the password"
+    with pytest.raises(ClientException) as err:
+        adb.client.list_namespaces_with_options(gpdb.ListNamespacesRequest(**adb.manager()), adb.runtime)
+    assert err.value.status_code == 403
+    assert err.value.code == "ManagerAccount.PasswordMismatch"
+
+
+def test_unknown_action_and_wrong_secret_are_client_errors(pier):
+    adb = Adb(pier, "http", None, "acs3")
+    # An action pier does not serve yet: the SDK sees a 404 with the envelope.
+    with pytest.raises(ClientException) as err:
+        adb.client.get_upsert_collection_data_job_with_options(
+            gpdb.GetUpsertCollectionDataJobRequest(dbinstance_id=INSTANCE, region_id=REGION, namespace="public",
+                                                   namespace_password="x", collection="c", job_id="j"),
+            adb.runtime)
+    assert err.value.status_code == 404 and err.value.code == "InvalidAction.NotFound"
+
+    bad = Client(Config(access_key_id=pier.key_id, access_key_secret="wrong", endpoint=pier.endpoint,
+                        protocol="http", region_id=REGION))
+    with pytest.raises(ClientException) as err:
+        bad.list_namespaces_with_options(gpdb.ListNamespacesRequest(**adb.manager()), adb.runtime)
+    assert err.value.status_code == 400 and err.value.code == "SignatureDoesNotMatch"
+
+
+def test_first_start_creates_and_prints_the_manager_account(tmp_path):
+    """Without PIER_MANAGER_*, `pier serve` creates the manager account, prints it once and keeps
+    only its hash (owner-only) in the data dir; the printed password works through the SDK."""
+    server = Pier(pier_bin(), tmp_path, manager=None)
+    server.start()
+    try:
+        deadline = time.monotonic() + 10
+        match = None
+        while match is None and time.monotonic() < deadline:
+            log = server.log_path.read_text(errors="replace")
+            match = re.search(r"ManagerAccount:\s+(\S+)\s+ManagerAccountPassword:\s+(\S+)", log)
+            time.sleep(0.1)
+        assert match, f"no manager account printed:\n{log}"
+        account, password = match.groups()
+        stored = server.data_dir / "adb-manager.json"
+        assert stored.stat().st_mode & 0o777 == 0o600
+        assert password not in stored.read_text()
+        server.manager_account, server.manager_password = account, password
+        adb = Adb(server, "https", "ca", "acs3")
+        resp = adb.client.init_vector_database_with_options(
+            gpdb.InitVectorDatabaseRequest(**adb.manager()), adb.runtime)
+        assert resp.body.status == "success"
+    finally:
+        server.stop()
+    # A restart keeps the account and prints nothing new.
+    server.start()
+    try:
+        time.sleep(0.5)
+        assert server.log_path.read_text(errors="replace").count("ManagerAccountPassword:") == 1
+    finally:
+        server.stop()
+
+
+def test_self_signed_certificate_names_loopback(pier):
+    text = subprocess.run(["openssl", "x509", "-noout", "-text", "-in", str(pier.tls_cert)],
+                          capture_output=True, text=True)
+    if text.returncode != 0:
+        pytest.skip("openssl is not installed")
+    assert "IP Address:127.0.0.1" in text.stdout and "DNS:localhost" in text.stdout
+
+
+# ---- collections and their data -------------------------------------------------------------
+
+NS_PASSWORD = "ns Pass!1"
+DIM = 4
+
+
+def vec(i: int) -> list[float]:
+    """A deterministic, distinct vector per row."""
+    return [round(math.sin(i * 1.3 + d) * (1 + (i % 5)), 4) for d in range(DIM)]
+
+
+WORDS = ["apple", "banana", "cherry", "durian"]
+
+
+def rows_data(n: int = 40) -> list[dict]:
+    return [{"Id": f"r{i:03d}",
+             "Metadata": {"title": f"{WORDS[i % 4]} story {i}", "page": i, "score": i / 4,
+                          "ok": i % 3 == 0, "tags": ["t" + str(i % 2)], "meta": {"k": i % 2}},
+             "Vector": vec(i)} for i in range(n)]
+
+
+def brute(rows, q, metric, keep=lambda r: True):
+    def score(v):
+        if metric == "l2":
+            return math.sqrt(sum((a - b) ** 2 for a, b in zip(v, q)))
+        ip = sum(a * b for a, b in zip(v, q))
+        if metric == "ip":
+            return ip
+        return ip / (math.sqrt(sum(a * a for a in v)) * math.sqrt(sum(b * b for b in q)))
+    scored = [(r["Id"], score(r["Vector"])) for r in rows if keep(r)]
+    scored.sort(key=lambda x: (x[1], x[0]) if metric == "l2" else (-x[1], x[0]))
+    return scored
+
+
+class Collection:
+    def __init__(self, adb: Adb, metric: str, parser: str = "english"):
+        self.adb = adb
+        self.ns = unique("ns")
+        self.name = unique("docs")
+        self.metric = metric
+        adb.client.create_namespace_with_options(gpdb.CreateNamespaceRequest(
+            **adb.manager(namespace=self.ns, namespace_password=NS_PASSWORD)), adb.runtime)
+        meta = {"title": "text", "page": "int", "score": "double precision", "ok": "boolean",
+                "tags": "text[]", "meta": "jsonb"}
+        resp = adb.client.create_collection_with_options(gpdb.CreateCollectionRequest(
+            **adb.manager(namespace=self.ns, collection=self.name, dimension=DIM, metrics=metric,
+                          metadata=json.dumps(meta), full_text_retrieval_fields="title", parser=parser,
+                          hnsw_m=16, hnsw_ef_construction="64", external_storage=0, pq_enable=0,
+                          metadata_indices="page")), adb.runtime)
+        assert resp.status_code == 200 and resp.body.status == "success"
+
+    def data(self, **kw) -> dict:
+        return dict(dbinstance_id=INSTANCE, region_id=REGION, namespace=self.ns,
+                    namespace_password=NS_PASSWORD, collection=self.name, **kw)
+
+    def upsert(self, rows):
+        req = gpdb.UpsertCollectionDataRequest(**self.data(rows=[
+            gpdb.UpsertCollectionDataRequestRows(id=r.get("Id"), metadata=r["Metadata"], vector=r["Vector"])
+            for r in rows]))
+        return self.adb.client.upsert_collection_data_with_options(req, self.adb.runtime).body
+
+    def query(self, **kw):
+        return self.adb.client.query_collection_data_with_options(
+            gpdb.QueryCollectionDataRequest(**self.data(**kw)), self.adb.runtime).body
+
+    def drop(self):
+        self.adb.client.delete_collection_with_options(
+            gpdb.DeleteCollectionRequest(**self.data()), self.adb.runtime)
+        self.adb.client.delete_namespace_with_options(
+            gpdb.DeleteNamespaceRequest(**self.adb.manager(namespace=self.ns)), self.adb.runtime)
+
+
+@pytest.fixture
+def http_adb(pier) -> Adb:
+    return Adb(pier, "http", None, "acs3")
+
+
+def client_error(fn) -> ClientException:
+    with pytest.raises(ClientException) as err:
+        fn()
+    return err.value
+
+
+def test_collection_lifecycle(adb):
+    c = Collection(adb, "cosine", parser="zh_cn")
+    d = adb.client.describe_collection_with_options(gpdb.DescribeCollectionRequest(**c.data()), adb.runtime).body
+    assert (d.dimension, d.metrics, d.parser, d.full_text_retrieval_fields) == (DIM, "cosine", "zh_cn", "title")
+    assert d.metadata == {"title": "text", "page": "int", "score": "double precision", "ok": "boolean",
+                          "tags": "text[]", "meta": "jsonb"}
+    assert d.namespace == c.ns and d.dbinstance_id == INSTANCE and d.support_sparse is False
+    listed = adb.client.list_collections_with_options(gpdb.ListCollectionsRequest(
+        dbinstance_id=INSTANCE, region_id=REGION, namespace=c.ns, namespace_password=NS_PASSWORD),
+        adb.runtime).body
+    assert listed.collections.collection == [c.name] and listed.count == 1
+    # Same name again: a conflict; the namespace refuses to go while it holds the collection.
+    err = client_error(lambda: adb.client.create_collection_with_options(gpdb.CreateCollectionRequest(
+        **adb.manager(namespace=c.ns, collection=c.name, dimension=DIM, metadata="{}")), adb.runtime))
+    assert err.status_code == 409 and err.code == "Collection.AlreadyExist"
+    err = client_error(lambda: adb.client.delete_namespace_with_options(
+        gpdb.DeleteNamespaceRequest(**adb.manager(namespace=c.ns)), adb.runtime))
+    assert err.status_code == 409 and c.name in err.message
+    adb.client.delete_collection_with_options(gpdb.DeleteCollectionRequest(**c.data()), adb.runtime)
+    err = client_error(lambda: adb.client.describe_collection_with_options(
+        gpdb.DescribeCollectionRequest(**c.data()), adb.runtime))
+    assert err.status_code == 404 and err.code == "Collection.NotExist"
+    adb.client.delete_namespace_with_options(gpdb.DeleteNamespaceRequest(**adb.manager(namespace=c.ns)), adb.runtime)
+
+
+def test_create_collection_validates(http_adb):
+    adb = http_adb
+    ns = unique("ns")
+    adb.client.create_namespace_with_options(gpdb.CreateNamespaceRequest(
+        **adb.manager(namespace=ns, namespace_password=NS_PASSWORD)), adb.runtime)
+    for kw, says in [
+        (dict(dimension=3, metadata='{"id":"text"}'), "reserved"),
+        (dict(dimension=3, metadata='{"m":"money"}'), "not supported"),
+        (dict(dimension=3, metadata='{"a":"text"}', metrics="hamming"), "l2, ip or cosine"),
+        (dict(dimension=3, metadata='{"a":"int"}', full_text_retrieval_fields="a"), "not a text column"),
+        (dict(metadata='{"a":"text"}'), "Dimension"),
+    ]:
+        err = client_error(lambda: adb.client.create_collection_with_options(gpdb.CreateCollectionRequest(
+            **adb.manager(namespace=ns, collection="c1", **kw)), adb.runtime))
+        assert err.status_code == 400 and says in err.message, (kw, err.message)
+    adb.client.delete_namespace_with_options(gpdb.DeleteNamespaceRequest(**adb.manager(namespace=ns)), adb.runtime)
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
+def test_vector_queries_match_brute_force(http_adb, metric):
+    c = Collection(http_adb, metric)
+    rows = rows_data()
+    assert c.upsert(rows).status == "success"
+    q = [0.3, -0.2, 0.9, 0.1]
+    got = c.query(vector=q, top_k=5, include_values=True)
+    want = brute(rows, q, metric)[:5]
+    assert [m.id for m in got.matches.match] == [w[0] for w in want]
+    for m, (_, s) in zip(got.matches.match, want):
+        assert m.score == pytest.approx(s, rel=1e-4, abs=1e-5)
+    first = got.matches.match[0]
+    row = next(r for r in rows if r["Id"] == first.id)
+    assert first.values.value == pytest.approx(row["Vector"])
+    assert {k: v for k, v in first.metadata.items() if k != "score"} == {
+        "title": row["Metadata"]["title"], "page": str(row["Metadata"]["page"]),
+        "ok": "true" if row["Metadata"]["ok"] else "false",
+        "tags": json.dumps(row["Metadata"]["tags"], separators=(",", ":")),
+        "meta": json.dumps(row["Metadata"]["meta"], separators=(",", ":"))}
+    assert float(first.metadata["score"]) == row["Metadata"]["score"]
+    assert first.metadata_v2["page"] == row["Metadata"]["page"] and first.metadata_v2["ok"] is row["Metadata"]["ok"]
+    assert first.metadata_v2["meta"] == row["Metadata"]["meta"]
+
+    # Filter, Offset + Total, IncludeMetadataFields, no Values unless asked.
+    keep = lambda r: r["Metadata"]["page"] >= 10 and (r["Metadata"]["ok"] or r["Id"] in ("r011", "r013"))
+    flt = "page >= 10 AND (ok = true OR id IN ('r011', 'r013'))"
+    want = brute(rows, q, metric, keep)
+    got = c.query(vector=q, top_k=3, offset=2, filter=flt, include_metadata_fields="page")
+    assert [m.id for m in got.matches.match] == [w[0] for w in want[2:5]]
+    assert got.total == len(want)
+    assert all(set(m.metadata) == {"page"} and m.values is None for m in got.matches.match)
+    # LIKE / ILIKE / IS [NOT] NULL.
+    for flt, keep in [
+        ("title LIKE '%an_na story 1%'", lambda r: r["Metadata"]["title"].startswith("banana story 1")),
+        ("title NOT ILIKE 'CHERRY%' AND page < 20", lambda r: not r["Metadata"]["title"].startswith("cherry") and r["Metadata"]["page"] < 20),
+        ("page IS NOT NULL AND id LIKE 'r00_'", lambda r: r["Id"] < "r010"),
+    ]:
+        got = c.query(vector=q, top_k=50, filter=flt)
+        assert [m.id for m in got.matches.match] == [w[0] for w in brute(rows, q, metric, keep)], flt
+    assert c.query(vector=q, top_k=5, filter="title IS NULL").matches.match == []
+    # BETWEEN, NOT, <> and OrderBy (the relevance window, reordered).
+    keep = lambda r: 5 <= r["Metadata"]["page"] <= 30 and not r["Metadata"]["title"].startswith("apple")
+    apples = ",".join(f"'{r['Metadata']['title']}'" for r in rows if r["Metadata"]["title"].startswith("apple"))
+    got = c.query(vector=q, top_k=6, filter=f"page BETWEEN 5 AND 30 AND title NOT IN ({apples})",
+                  order_by="page DESC")
+    want = sorted(brute(rows, q, metric, keep)[:6], key=lambda w: -int(w[0][1:]))
+    assert [m.id for m in got.matches.match] == [w[0] for w in want]
+    c.drop()
+
+
+def test_upsert_update_delete(http_adb):
+    c = Collection(http_adb, "l2")
+    rows = rows_data(12)
+    c.upsert(rows)
+    # Upsert by Id replaces the row; an empty Id gets a generated UUID.
+    c.upsert([{"Id": "r000", "Metadata": {"title": "zebra", "page": 100}, "Vector": [9, 9, 9, 9]},
+              {"Metadata": {"title": "nameless", "page": 200}, "Vector": [-9, -9, -9, -9]}])
+    got = c.query(vector=[9, 9, 9, 9], top_k=1).matches.match[0]
+    assert got.id == "r000" and got.score == pytest.approx(0) and got.metadata["page"] == "100"
+    assert "score" not in got.metadata  # the old row's fields are gone
+    gen = c.query(vector=[-9, -9, -9, -9], top_k=1).matches.match[0]
+    assert re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", gen.id)
+    no_score = c.query(vector=vec(0), top_k=50, filter="score IS NULL").matches.match
+    assert sorted(m.id for m in no_score) == sorted(["r000", gen.id])
+    # Dimension is checked and says what is wrong.
+    err = client_error(lambda: c.upsert([{"Id": "x", "Metadata": {}, "Vector": [1, 2]}]))
+    assert err.status_code == 400 and "Dimension is 4" in err.message
+
+    upd = http_adb.client.update_collection_data_metadata_with_options(gpdb.UpdateCollectionDataMetadataRequest(
+        **c.data(ids=["r001", "r002", "missing"], metadata={"page": 7, "title": "kiwi"})), http_adb.runtime).body
+    assert upd.applied_rows == 2
+    upd = http_adb.client.update_collection_data_metadata_with_options(gpdb.UpdateCollectionDataMetadataRequest(
+        **c.data(filter="page = 7 AND title = 'kiwi'", metadata={"ok": True})), http_adb.runtime).body
+    assert upd.applied_rows == 2
+    got = c.query(vector=vec(1), top_k=1, filter="ok = true AND page = 7").matches.match[0]
+    assert got.id == "r001" and got.metadata["title"] == "kiwi" and got.score == pytest.approx(0, abs=1e-3)
+    assert c.query(content="kiwi", top_k=5).matches.match[0].id in ("r001", "r002")
+
+    deleted = http_adb.client.delete_collection_data_with_options(gpdb.DeleteCollectionDataRequest(
+        **c.data(collection_data_filter="page >= 100 OR id = 'r003'")), http_adb.runtime).body
+    assert deleted.applied_rows == 3
+    deleted = http_adb.client.delete_collection_data_with_options(gpdb.DeleteCollectionDataRequest(
+        **c.data(collection_data=json.dumps({"id": ["r004", "r005", "nope"]}))), http_adb.runtime).body
+    assert deleted.applied_rows == 2
+    left = c.query(vector=vec(0), top_k=50, offset=0)
+    assert left.total == 12 + 1 - 5  # the generated row went with page >= 100
+    assert sorted(m.id for m in left.matches.match) == sorted(
+        [r["Id"] for r in rows if r["Id"] not in ("r000", "r003", "r004", "r005")])
+    # jsonb paths (what Dify and LlamaIndex send); containment is refused with its name.
+    got = c.query(vector=vec(0), top_k=50, filter="meta->>'k' = '1' AND meta->'k' IN ('1', '2')")
+    assert sorted(m.id for m in got.matches.match) == [
+        r["Id"] for r in rows if r["Metadata"]["meta"]["k"] == 1 and r["Id"] not in ("r003", "r005")]
+    err = client_error(lambda: c.query(vector=vec(0), top_k=5, filter="meta @> '{\"k\": 1}'"))
+    assert err.status_code == 400 and "'@>'" in err.message
+    c.drop()
+
+
+def test_full_text_and_hybrid(http_adb):
+    c = Collection(http_adb, "cosine")
+    rows = rows_data(40)
+    c.upsert(rows)
+    got = c.query(content="cherry", top_k=100, offset=0)
+    cherries = sorted(r["Id"] for r in rows if r["Metadata"]["title"].startswith("cherry"))
+    assert sorted(m.id for m in got.matches.match) == cherries and got.total == len(cherries)
+    text = c.query(content="cherry", top_k=5, filter="page < 30")
+    text_ids = [m.id for m in text.matches.match]
+    assert set(text_ids) <= {i for i in cherries if int(i[1:]) < 30} and len(text_ids) == 5
+    q = vec(7)
+    vec_ids = [w[0] for w in brute(rows, q, "cosine", lambda r: r["Metadata"]["page"] < 30)[:5]]
+    # RRF over the two top-5 lists, k=60 by default and as sent.
+    for args in (None, {"RRF": {"k": 10}}):
+        k = 60 if args is None else 10
+        got = c.query(vector=q, content="cherry", top_k=5, filter="page < 30",
+                      hybrid_search="RRF", hybrid_search_args=args)
+        fused = {}
+        for lst in (vec_ids, text_ids):
+            for rank, i in enumerate(lst):
+                fused[i] = fused.get(i, 0) + 1 / (k + rank + 1)
+        want = sorted(fused.items(), key=lambda x: (-x[1], x[0]))[:5]
+        assert [m.id for m in got.matches.match] == [w[0] for w in want]
+        assert [m.score for m in got.matches.match] == pytest.approx([w[1] for w in want])
+    # Weight with alpha=1 is the vector ranking.
+    got = c.query(vector=q, content="cherry", top_k=5, filter="page < 30", hybrid_search="Weight",
+                  hybrid_search_args={"Weight": {"alpha": 1}})
+    assert [m.id for m in got.matches.match][:len(vec_ids)] == vec_ids
+    # Cascaded: the full-text hits, ranked by vector.
+    got = c.query(vector=q, content="cherry", top_k=3, hybrid_search="Cascaded")
+    assert [m.id for m in got.matches.match] == [
+        w[0] for w in brute(rows, q, "cosine", lambda r: r["Metadata"]["title"].startswith("cherry"))[:3]]
+    err = client_error(lambda: c.query(vector=q, content="cherry", top_k=3, offset=3))
+    assert err.status_code == 400 and "hybrid" in err.message
+    c.drop()
