@@ -132,9 +132,9 @@ def test_unknown_action_and_wrong_secret_are_client_errors(pier):
     adb = Adb(pier, "http", None, "acs3")
     # An action pier does not serve yet: the SDK sees a 404 with the envelope.
     with pytest.raises(ClientException) as err:
-        adb.client.get_upsert_collection_data_job_with_options(
-            gpdb.GetUpsertCollectionDataJobRequest(dbinstance_id=INSTANCE, region_id=REGION, namespace="public",
-                                                   namespace_password="x", collection="c", job_id="j"),
+        adb.client.get_upload_document_job_with_options(
+            gpdb.GetUploadDocumentJobRequest(dbinstance_id=INSTANCE, region_id=REGION, namespace="public",
+                                             namespace_password="x", collection="c", job_id="j"),
             adb.runtime)
     assert err.value.status_code == 404 and err.value.code == "InvalidAction.NotFound"
 

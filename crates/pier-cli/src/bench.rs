@@ -27,6 +27,9 @@ pub enum BenchCommand {
     /// `pier push` of a large JSON Lines file (1 GB by default) against a local server:
     /// end-to-end documents/s, and the client's CPU and memory next to the server's.
     PushClient(crate::bench_push_client::PushClientBench),
+    /// AnalyticDB upload job of a 200 MB JSONL file of 768-d vectors: rows/s acknowledged, time
+    /// to Success (indexed), peak memory; QueryCollectionData recall@k and p50/p99 latency.
+    Upload(crate::bench_upload::UploadBench),
 }
 
 /// Settings of the push benchmark.
@@ -66,6 +69,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Search(b) => crate::bench_search::search(b).await,
         BenchCommand::Vectors(b) => crate::bench_vector::vectors(b).await,
         BenchCommand::PushClient(b) => crate::bench_push_client::push_client(b).await,
+        BenchCommand::Upload(b) => crate::bench_upload::upload(b).await,
     }
 }
 

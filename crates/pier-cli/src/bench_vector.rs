@@ -81,17 +81,17 @@ pub struct VectorBench {
 }
 
 /// Vectors stored row by row.
-struct Matrix {
+pub(crate) struct Matrix {
     dim: usize,
     data: Vec<f32>,
 }
 
 impl Matrix {
-    fn rows(&self) -> usize {
+    pub(crate) fn rows(&self) -> usize {
         self.data.len() / self.dim.max(1)
     }
 
-    fn row(&self, i: usize) -> &[f32] {
+    pub(crate) fn row(&self, i: usize) -> &[f32] {
         &self.data[i * self.dim..(i + 1) * self.dim]
     }
 }
@@ -145,7 +145,13 @@ fn gauss(rng: &mut impl Rng) -> f32 {
 /// Clustered Gaussian data: `n` points around `clusters` random centres. The centres are the
 /// same for every `seed` (base vectors and queries come from the same clusters); `seed` picks
 /// the points.
-fn synthetic(n: usize, dim: usize, clusters: usize, normalise: bool, seed: u64) -> Matrix {
+pub(crate) fn synthetic(
+    n: usize,
+    dim: usize,
+    clusters: usize,
+    normalise: bool,
+    seed: u64,
+) -> Matrix {
     let mut centre_rng = rand::rngs::StdRng::seed_from_u64(0xc3e7);
     let centres: Vec<f32> = (0..clusters.max(1) * dim)
         .map(|_| gauss(&mut centre_rng))
@@ -167,7 +173,7 @@ fn synthetic(n: usize, dim: usize, clusters: usize, normalise: bool, seed: u64) 
 }
 
 /// Exact top-k by brute force, per query (2 threads).
-fn ground_truth(base: &Matrix, queries: &Matrix, k: usize, ip: bool) -> Vec<Vec<u64>> {
+pub(crate) fn ground_truth(base: &Matrix, queries: &Matrix, k: usize, ip: bool) -> Vec<Vec<u64>> {
     let q = queries.rows();
     let half = q.div_ceil(2);
     let work = |range: std::ops::Range<usize>| -> Vec<Vec<u64>> {
@@ -202,7 +208,7 @@ fn ground_truth(base: &Matrix, queries: &Matrix, k: usize, ip: bool) -> Vec<Vec<
     })
 }
 
-fn bar(len: u64, what: &str) -> ProgressBar {
+pub(crate) fn bar(len: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
         ProgressStyle::with_template(&format!(

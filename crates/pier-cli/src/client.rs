@@ -87,6 +87,27 @@ impl Client {
         if let Some(b) = body {
             req = req.json(b);
         }
+        self.answer(req).await
+    }
+
+    /// Sends a native API request with Basic auth and a streamed body, as [`Client::call`].
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: reqwest::Body,
+    ) -> anyhow::Result<Value> {
+        let req = self
+            .http
+            .request(method, format!("{}{path}", self.endpoint))
+            .basic_auth(&self.key_id, Some(&self.secret))
+            .body(body);
+        self.answer(req).await
+    }
+
+    /// Sends `req`; returns the JSON body of a 2xx answer, or an error carrying the server's
+    /// message.
+    async fn answer(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
         let resp = req.send().await.with_context(|| {
             format!(
                 "cannot reach pier at {}: is `pier serve` running there?",

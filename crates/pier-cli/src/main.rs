@@ -4,6 +4,7 @@ mod bench;
 mod bench_push_client;
 mod bench_search;
 mod bench_server;
+mod bench_upload;
 mod bench_vector;
 mod client;
 mod config;
@@ -12,6 +13,7 @@ mod search;
 mod serve;
 mod sync;
 mod table;
+mod upload;
 
 use clap::{Parser, Subcommand};
 use client::Connection;
@@ -118,6 +120,9 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Load a JSONL file of vectors into an AnalyticDB collection as an upload job, with a
+    /// progress bar.
+    Upload(upload::UploadArgs),
     /// Search an app with a V3 query string, e.g. `pier search shop "query=default:'phone'&&config=hit:5"`.
     Search(search::SearchArgs),
     /// Benchmarks (results go to stdout as Markdown and JSON).
@@ -391,6 +396,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Push(args) => push::run(args).await,
         Command::Search(args) => search::run(args).await,
+        Command::Upload(args) => upload::run(args).await,
         Command::Sync {
             command,
             conn,

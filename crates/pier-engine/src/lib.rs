@@ -8,6 +8,7 @@ mod applier;
 mod catalog;
 pub mod docstore;
 mod entry;
+pub mod jobs;
 pub mod keys;
 pub mod namespaces;
 pub mod outcomes;
@@ -194,6 +195,7 @@ pub struct Engine {
     shared: Arc<Shared>,
     keys: KeyStore,
     namespaces: namespaces::Namespaces,
+    upload_jobs: jobs::UploadJobs,
     catalog: catalog::Catalog,
     apps: RwLock<BTreeMap<String, Arc<App>>>,
     request_counter: AtomicU64,
@@ -222,6 +224,7 @@ impl Engine {
         let vector_keys = vectors::VectorKeys::new(ks("vector_keys")?);
         let keys = KeyStore::open(&config.data_dir)?;
         let namespaces = namespaces::Namespaces::open(&db, &config.data_dir)?;
+        let upload_jobs = jobs::UploadJobs::open(&db)?;
         let shared = Arc::new(Shared {
             config,
             db,
@@ -236,6 +239,7 @@ impl Engine {
             catalog,
             keys,
             namespaces,
+            upload_jobs,
             apps: RwLock::new(BTreeMap::new()),
             request_counter: AtomicU64::new(rand::random::<u64>() % 10_000_000_000),
             shared,
@@ -256,6 +260,11 @@ impl Engine {
     /// The AnalyticDB namespaces and manager account.
     pub fn namespaces(&self) -> &namespaces::Namespaces {
         &self.namespaces
+    }
+
+    /// The upload jobs' records (the server runs the jobs).
+    pub fn upload_jobs(&self) -> &jobs::UploadJobs {
+        &self.upload_jobs
     }
 
     /// The engine's configuration.
@@ -358,6 +367,10 @@ impl Engine {
             self.shared.vector_keys.drop_table(t.id)?;
         }
         self.shared.outcomes.drop_app(app.id)?;
+        self.upload_jobs.forget_app(name).map_err(|e| match e {
+            jobs::JobError::Storage(e) => e,
+            other => EngineError::Storage(other.to_string()),
+        })?;
         self.shared.db.persist(fjall::PersistMode::SyncAll)?;
         let dir = catalog::app_dir(&self.shared.config, app.id);
         drop(app);

@@ -9,6 +9,7 @@ mod auth;
 mod console;
 mod dialects;
 mod failure;
+mod jobs;
 pub mod tls;
 
 pub use failure::Failure;
@@ -94,6 +95,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
 /// Every route pier serves.
 pub fn router_with(engine: Arc<Engine>, options: &ServerOptions) -> Router {
     api::metrics::handle();
+    jobs::resume_all(&engine);
     let state = Arc::new(ServerState {
         engine,
         verifier: pier_auth::Verifier::default(),

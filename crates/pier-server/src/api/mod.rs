@@ -2,6 +2,7 @@
 
 pub mod metrics;
 pub mod syncs;
+pub mod uploads;
 pub mod v1;
 pub mod vector_tables;
 

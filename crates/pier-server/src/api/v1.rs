@@ -31,6 +31,7 @@ pub fn routes() -> Router<Arc<ServerState>> {
         .route("/api/v1/keys/{id}", delete(revoke_key))
         .merge(super::syncs::routes())
         .merge(super::vector_tables::routes())
+        .merge(super::uploads::routes())
 }
 
 /// The failure for an engine error.

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
+use pier_engine::jobs::UploadJob;
 use pier_engine::{App, ErrorFilter, RequestOutcome, RequestStatus, TableInfo};
 use pier_index::search::{Page, SearchOutput, Summary};
 use pier_model::TableSchema;
@@ -158,12 +159,63 @@ fn syncs_table(syncs: &[pier_engine::sync::SyncStatus]) -> Markup {
     }
 }
 
-/// `GET /`: every app with its tables. Further kinds of things (vector collections, upload
-/// jobs) become further sections of this page.
+/// Upload jobs on the overview, newest first.
+const SHOWN_JOBS: usize = 20;
+
+fn jobs_table(jobs: &[UploadJob]) -> Markup {
+    html! {
+        section aria-labelledby="jobs-heading" {
+            h2 #jobs-heading { "Upload jobs" }
+            table #jobs {
+                caption { "The latest " (jobs.len()) " upload jobs (UpsertCollectionDataAsync, pier upload), newest first" }
+                thead {
+                    tr {
+                        th scope="col" { "Job" }
+                        th scope="col" { "Into" }
+                        th scope="col" { "Status" }
+                        th scope="col" { "Rows applied" }
+                        th scope="col" { "Started" }
+                        th scope="col" { "Updated" }
+                        th scope="col" { "Error" }
+                    }
+                }
+                tbody {
+                    @for j in jobs {
+                        @let total = j.rows_total.unwrap_or(0);
+                        tr {
+                            th scope="row" { code { (j.id) } }
+                            td { a href=(app_href(&j.app)) { (j.app) } }
+                            td { (j.status.as_str()) }
+                            td.num {
+                                (count(j.rows_done))
+                                @if total > 0 {
+                                    " of " (count(total)) " "
+                                    progress max=(total) value=(j.rows_done) aria-label=(format!("job {} progress", j.id)) {}
+                                }
+                            }
+                            td { (when(j.created_ms)) }
+                            td { (when(j.updated_ms)) }
+                            td { (j.error.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /`: every app with its tables, sync sources and upload jobs.
 pub(super) async fn overview(State(state): St, viewer: Viewer) -> Response {
     let engine = state.engine.clone();
-    let (apps, syncs) = tokio::task::spawn_blocking(move || {
-        (engine.list_apps(), engine.list_syncs().unwrap_or_default())
+    let (apps, syncs, jobs) = tokio::task::spawn_blocking(move || {
+        let mut jobs = engine.upload_jobs().list().unwrap_or_default();
+        jobs.reverse();
+        jobs.truncate(SHOWN_JOBS);
+        (
+            engine.list_apps(),
+            engine.list_syncs().unwrap_or_default(),
+            jobs,
+        )
     })
     .await
     .unwrap_or_default();
@@ -171,6 +223,9 @@ pub(super) async fn overview(State(state): St, viewer: Viewer) -> Response {
         div data-refresh=(REFRESH_SECS) {
             @if !syncs.is_empty() {
                 (syncs_table(&syncs))
+            }
+            @if !jobs.is_empty() {
+                (jobs_table(&jobs))
             }
             section aria-labelledby="apps-heading" {
                 h2 #apps-heading { "Apps" }

@@ -200,6 +200,11 @@ pub fn app_name(namespace: &str, collection: &str) -> String {
     format!("adb/{namespace}/{collection}")
 }
 
+/// The namespace and collection of a collection's engine app name.
+pub fn parse_app_name(app: &str) -> Option<(&str, &str)> {
+    app.strip_prefix("adb/")?.split_once('/')
+}
+
 /// An open collection: its definition and its engine table.
 pub struct Open {
     /// The definition.
@@ -221,7 +226,12 @@ pub fn open(call: &Call) -> Result<Open, AdbError> {
 }
 
 fn open_existing(engine: &Engine, namespace: &str, name: &str) -> Option<Open> {
-    let app = engine.app(&app_name(namespace, name))?;
+    open_app(engine, &app_name(namespace, name))
+}
+
+/// The collection held by engine app `app`, if it is one.
+pub fn open_app(engine: &Engine, app: &str) -> Option<Open> {
+    let app = engine.app(app)?;
     if app.kind != AppKind::AnalyticDb {
         return None;
     }

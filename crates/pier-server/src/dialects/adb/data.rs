@@ -32,10 +32,10 @@ const DEFAULT_RRF_K: f64 = 60.0;
 /// `Weight`'s `alpha` when `HybridSearchArgs` gives none.
 const DEFAULT_ALPHA: f64 = 0.5;
 
-/// One row of `Rows`.
+/// One row of `Rows` (and one line of an upload job's file).
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct Row {
+pub struct Row {
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
@@ -66,40 +66,47 @@ pub fn upsert_collection_data(call: &Call) -> Result<Fields, AdbError> {
     }
     let mut ops = Vec::with_capacity(rows.len());
     for (i, row) in rows.into_iter().enumerate() {
-        let at = |why: String| AdbError::invalid("Rows", format!("row {i}: {why}"));
-        if row.sparse_vector.as_ref().is_some_and(|v| !v.is_null()) {
-            return Err(at(
-                "SparseVector is not stored by pier yet; send dense vectors only".into(),
-            ));
-        }
-        let vector = row.vector.ok_or_else(|| at("Vector is required".into()))?;
-        if vector.len() != c.def.dimension {
-            return Err(at(format!(
-                "Vector has {} values but the collection's Dimension is {}",
-                vector.len(),
-                c.def.dimension
-            )));
-        }
-        let id = row
-            .id
-            .filter(|id| !id.is_empty())
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let mut doc = Map::new();
-        for (name, value) in row.metadata.unwrap_or_default() {
-            let column = c
-                .def
-                .column(&name)
-                .ok_or_else(|| at(unknown_column(&c.def, &name)))?;
-            if let Some(v) = normalise(column, &value).map_err(|m| at(format!("'{name}': {m}")))? {
-                doc.insert(name, v);
-            }
-        }
-        doc.insert(ID.into(), id.into());
-        doc.insert(VECTOR.into(), vector.into_iter().map(Value::from).collect());
-        ops.push(add_op(&c.def, doc));
+        let op = row_op(&c.def, row, uuid::Uuid::new_v4)
+            .map_err(|why| AdbError::invalid("Rows", format!("row {i}: {why}")))?;
+        ops.push(op);
     }
     write(call, &c, &ops)?;
     Ok(Fields::new())
+}
+
+/// The engine operation that upserts `row`: its metadata checked against the collection's
+/// columns, its vector against the dimension; an empty `Id` becomes `new_id()`. The error says
+/// what is wrong with the row.
+pub fn row_op(
+    c: &Collection,
+    row: Row,
+    new_id: impl FnOnce() -> uuid::Uuid,
+) -> Result<Value, String> {
+    if row.sparse_vector.as_ref().is_some_and(|v| !v.is_null()) {
+        return Err("SparseVector is not stored by pier yet; send dense vectors only".into());
+    }
+    let vector = row.vector.ok_or("Vector is required")?;
+    if vector.len() != c.dimension {
+        return Err(format!(
+            "Vector has {} values but the collection's Dimension is {}",
+            vector.len(),
+            c.dimension
+        ));
+    }
+    let id = row
+        .id
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| new_id().to_string());
+    let mut doc = Map::new();
+    for (name, value) in row.metadata.unwrap_or_default() {
+        let column = c.column(&name).ok_or_else(|| unknown_column(c, &name))?;
+        if let Some(v) = normalise(column, &value).map_err(|m| format!("'{name}': {m}"))? {
+            doc.insert(name, v);
+        }
+    }
+    doc.insert(ID.into(), id.into());
+    doc.insert(VECTOR.into(), vector.into_iter().map(Value::from).collect());
+    Ok(add_op(c, doc))
 }
 
 fn unknown_column(c: &Collection, name: &str) -> String {

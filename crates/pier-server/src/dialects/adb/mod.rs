@@ -8,9 +8,10 @@
 //! [`Handler`] from [`ACTIONS`] on a blocking thread with a [`Call`]. Adding an action is
 //! adding one line to [`ACTIONS`] and a function `fn(&Call) -> Result<Fields, AdbError>`.
 
-mod collections;
-mod data;
+pub(crate) mod collections;
+pub(crate) mod data;
 mod envelope;
+mod jobs;
 mod namespaces;
 mod sql;
 
@@ -62,6 +63,18 @@ pub const ACTIONS: &[(&str, Handler)] = &[
         data::update_collection_data_metadata,
     ),
     ("QueryCollectionData", data::query_collection_data),
+    (
+        "UpsertCollectionDataAsync",
+        jobs::upsert_collection_data_async,
+    ),
+    (
+        "GetUpsertCollectionDataJob",
+        jobs::get_upsert_collection_data_job,
+    ),
+    (
+        "CancelUpsertCollectionDataJob",
+        jobs::cancel_upsert_collection_data_job,
+    ),
 ];
 
 /// One authenticated call of an action: what a [`Handler`] gets.

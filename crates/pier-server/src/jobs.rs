@@ -1,0 +1,382 @@
+//! Runs upload jobs (AnalyticDB `UpsertCollectionDataAsync`, `pier upload`); the records and
+//! their state machine are the engine's ([`pier_engine::jobs`]).
+//!
+//! A job goes through four steps, each of which can be cancelled:
+//! 1. fetch: a file uploaded to pier ([`Uploads`]) is read where it is; an `http(s)` URL is
+//!    streamed to a spool file in the data dir (never held in memory), at most
+//!    [`MAX_FILE_BYTES`];
+//! 2. check: every line is parsed and converted to an engine operation, written to a second
+//!    spool file. A bad line fails the job with its line number before anything is applied, so
+//!    a job applies all of its rows or none of them (a cancel, by design, keeps what was
+//!    applied);
+//! 3. apply: the operations are pushed in batches through the durable pipeline, exactly as a
+//!    client's pushes; `Progress` counts the rows acknowledged;
+//! 4. wait until the last batch is searchable (indexed), then `Success`.
+//!
+//! After a restart, unfinished jobs run again from step 1 and skip the rows their record says
+//! were applied. That record is written without fsync, so a few rows may be applied twice:
+//! harmless, because every operation is an upsert by id, rows without an `Id` get one derived
+//! from the job id and line number (the same on every run), and the file is replayed in order.
+
+use crate::dialects::adb::collections;
+use crate::dialects::adb::data::{Row, row_op};
+use pier_engine::Engine;
+use pier_engine::jobs::{JobError, JobStatus, UploadJob};
+use pier_model::Code;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest file a job takes (the cloud's documented limit for `UpsertCollectionDataAsync`).
+pub const MAX_FILE_BYTES: u64 = 200 << 20;
+/// Rows per pushed batch.
+const BATCH_ROWS: usize = 1_000;
+/// Bytes of operations per pushed batch.
+const BATCH_BYTES: usize = 8 << 20;
+/// How often the check step looks for a cancel, in lines.
+const CANCEL_CHECK_LINES: u64 = 2_000;
+/// How often the fetch step records progress and looks for a cancel, in bytes.
+const FETCH_PROGRESS_BYTES: u64 = 4 << 20;
+/// How long a fetch may wait for the server to connect.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Files uploaded to pier for jobs, in `<data dir>/uploads`. Their URLs are
+/// `http://<pier>/api/v1/uploads/<id>`; a job given a URL with that path reads the file from
+/// disk, whatever the host (clients may reach pier by any name).
+pub struct Uploads;
+
+impl Uploads {
+    /// The path part of an upload's URL, before the id.
+    pub const URL_PATH: &'static str = "/api/v1/uploads/";
+
+    /// The directory of uploads and spool files.
+    pub fn dir(engine: &Engine) -> PathBuf {
+        engine.config().data_dir.join("uploads")
+    }
+
+    /// The file of upload `id`, if `id` is well-formed (a UUID: nothing else reaches the disk).
+    pub fn path(engine: &Engine, id: &str) -> Option<PathBuf> {
+        let id = uuid::Uuid::parse_str(id).ok()?;
+        Some(Self::dir(engine).join(format!("{}.jsonl", id.hyphenated())))
+    }
+
+    /// The local file a job's URL names, if it is an upload to pier.
+    fn local(engine: &Engine, url: &reqwest::Url) -> Option<PathBuf> {
+        let id = url.path().strip_prefix(Self::URL_PATH)?;
+        Self::path(engine, id).filter(|p| p.exists())
+    }
+}
+
+/// Why a source URL cannot be used.
+pub fn check_source(engine: &Engine, source: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(source).map_err(|e| {
+        format!("'{source}' is not a URL ({e}): give an http(s) URL of a JSONL file")
+    })?;
+    if Uploads::local(engine, &url).is_some() {
+        return Ok(());
+    }
+    if url.path().starts_with(Uploads::URL_PATH) {
+        return Err(format!(
+            "'{source}' names an upload that pier does not have: upload the file again (pier upload, or POST /api/v1/uploads)"
+        ));
+    }
+    match url.scheme() {
+        "http" | "https" => Ok(()),
+        other => Err(format!(
+            "'{other}' URLs are not supported: give an http(s) URL, or upload the file to pier first"
+        )),
+    }
+}
+
+/// Creates a job loading `source` into the collection app `app` and starts it. Must be called
+/// within a Tokio runtime.
+pub fn submit(engine: &Arc<Engine>, app: &str, source: &str) -> Result<UploadJob, JobError> {
+    let job = UploadJob::new(app, collections::TABLE, source);
+    engine.upload_jobs().create(&job)?;
+    tokio::spawn(run(engine.clone(), job.id.clone()));
+    Ok(job)
+}
+
+/// Starts (again) every job a restart interrupted. Must be called within a Tokio runtime.
+pub fn resume_all(engine: &Arc<Engine>) {
+    let jobs = match engine.upload_jobs().list() {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list upload jobs to resume them");
+            return;
+        }
+    };
+    for job in jobs.into_iter().filter(|j| !j.status.is_finished()) {
+        tracing::info!(job = %job.id, app = %job.app, status = job.status.as_str(), rows_done = job.rows_done, "resuming upload job");
+        tokio::spawn(run(engine.clone(), job.id));
+    }
+}
+
+/// Why a job stopped before success.
+enum Stop {
+    /// It was cancelled.
+    Cancelled,
+    /// It failed, for this reason.
+    Failed(String),
+    /// Its record is gone (its collection was deleted).
+    Gone,
+}
+
+impl From<JobError> for Stop {
+    fn from(e: JobError) -> Stop {
+        match e {
+            JobError::NotFound(_) => Stop::Gone,
+            other => Stop::Failed(format!("pier could not record the job: {other}")),
+        }
+    }
+}
+
+/// Runs job `id` to its end and records how it ended.
+async fn run(engine: Arc<Engine>, id: String) {
+    let mut job = match engine.upload_jobs().get(&id) {
+        Ok(job) => job,
+        Err(_) => return,
+    };
+    let outcome = steps(&engine, &mut job).await;
+    let jobs = engine.upload_jobs();
+    let ended = match outcome {
+        Ok(()) => jobs.finish(&job, JobStatus::Success, None),
+        Err(Stop::Cancelled) => jobs.finish(&job, JobStatus::Cancelled, None),
+        Err(Stop::Failed(why)) => jobs.finish(&job, JobStatus::Failed, Some(why)),
+        Err(Stop::Gone) => Err(JobError::NotFound(id.clone())),
+    };
+    match ended {
+        Ok(job) => {
+            tracing::info!(job = %id, status = job.status.as_str(), rows = job.rows_done, error = job.error.as_deref().unwrap_or(""), "upload job ended")
+        }
+        Err(JobError::NotFound(_)) => {
+            tracing::info!(job = %id, "upload job dropped with its collection")
+        }
+        Err(e) => {
+            tracing::error!(job = %id, error = %e, "could not record the end of an upload job")
+        }
+    }
+    for spool in [
+        spool_path(&engine, &id, "jsonl"),
+        spool_path(&engine, &id, "ops"),
+    ] {
+        let _ = std::fs::remove_file(spool);
+    }
+}
+
+async fn steps(engine: &Arc<Engine>, job: &mut UploadJob) -> Result<(), Stop> {
+    let jobs = engine.upload_jobs();
+    if job.status == JobStatus::Cancelling {
+        return Err(Stop::Cancelled);
+    }
+    *job = jobs.finish(job, JobStatus::Running, None)?;
+    if job.status == JobStatus::Cancelling {
+        return Err(Stop::Cancelled);
+    }
+    let source = reqwest::Url::parse(&job.source).map_err(|e| Stop::Failed(e.to_string()))?;
+    let file = match Uploads::local(engine, &source) {
+        Some(path) => {
+            job.bytes_total = std::fs::metadata(&path).ok().map(|m| m.len());
+            job.bytes_read = job.bytes_total.unwrap_or(0);
+            path
+        }
+        None if source.path().starts_with(Uploads::URL_PATH) => {
+            return Err(Stop::Failed(format!(
+                "the uploaded file {} is no longer in pier's data dir; upload it again",
+                job.source
+            )));
+        }
+        None => fetch(engine, job, source).await?,
+    };
+    job.file = Some(file.clone());
+    progress(engine, job)?;
+
+    let (engine2, mut job2) = (engine.clone(), job.clone());
+    let (job2, last) = tokio::task::spawn_blocking(move || {
+        let ops = spool_path(&engine2, &job2.id, "ops");
+        let checked = check(&engine2, &mut job2, &file, &ops).and_then(|rows| {
+            job2.rows_total = Some(rows);
+            progress(&engine2, &job2)?;
+            apply(&engine2, &mut job2, &ops)
+        });
+        (job2, checked)
+    })
+    .await
+    .map_err(|e| Stop::Failed(format!("the job's worker failed: {e}")))?;
+    *job = job2;
+    if let Some((table, seq)) = last? {
+        let mut committed = table.subscribe_committed();
+        committed
+            .wait_for(|s| *s >= seq)
+            .await
+            .map_err(|_| Stop::Gone)?;
+    }
+    Ok(())
+}
+
+/// Records progress; stops if a cancel was requested meanwhile.
+fn progress(engine: &Engine, job: &UploadJob) -> Result<(), Stop> {
+    match engine.upload_jobs().progress(job)? {
+        JobStatus::Cancelling => Err(Stop::Cancelled),
+        _ => Ok(()),
+    }
+}
+
+fn spool_path(engine: &Engine, id: &str, ext: &str) -> PathBuf {
+    Uploads::dir(engine).join(format!("job-{id}.{ext}"))
+}
+
+/// Streams an http(s) source to a spool file.
+async fn fetch(
+    engine: &Engine,
+    job: &mut UploadJob,
+    source: reqwest::Url,
+) -> Result<PathBuf, Stop> {
+    let failed = |why: String| Stop::Failed(format!("could not read {}: {why}", job.source));
+    let client = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+        .map_err(|e| Stop::Failed(e.to_string()))?;
+    let mut response = client
+        .get(source)
+        .send()
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(failed(format!("the server answered {}", response.status())));
+    }
+    let too_large = |n: u64| {
+        Stop::Failed(format!(
+            "{} is {n} bytes or more, over the {MAX_FILE_BYTES}-byte limit of a job: split it into several files",
+            job.source
+        ))
+    };
+    if let Some(len) = response.content_length().filter(|&n| n > MAX_FILE_BYTES) {
+        return Err(too_large(len));
+    }
+    job.bytes_total = response.content_length();
+    job.bytes_read = 0;
+    let path = spool_path(engine, &job.id, "jsonl");
+    std::fs::create_dir_all(Uploads::dir(engine)).map_err(|e| failed(e.to_string()))?;
+    let mut file = std::fs::File::create(&path).map_err(|e| failed(e.to_string()))?;
+    let mut since_progress = 0;
+    while let Some(chunk) = response.chunk().await.map_err(|e| failed(e.to_string()))? {
+        job.bytes_read += chunk.len() as u64;
+        if job.bytes_read > MAX_FILE_BYTES {
+            return Err(too_large(job.bytes_read));
+        }
+        // Small synchronous writes into the page cache; no fsync (a restart fetches again).
+        file.write_all(&chunk).map_err(|e| failed(e.to_string()))?;
+        since_progress += chunk.len() as u64;
+        if since_progress >= FETCH_PROGRESS_BYTES {
+            since_progress = 0;
+            progress(engine, job)?;
+        }
+    }
+    Ok(path)
+}
+
+/// Checks and converts every line of `file` into `ops`, one operation per line; returns the
+/// number of rows.
+fn check(engine: &Engine, job: &mut UploadJob, file: &Path, ops: &Path) -> Result<u64, Stop> {
+    let io =
+        |e: std::io::Error| Stop::Failed(format!("pier could not read or spool the file: {e}"));
+    let c = collections::open_app(engine, &job.app)
+        .ok_or(Stop::Gone)?
+        .def;
+    let namespace = uuid::Uuid::parse_str(&job.id).unwrap_or_default();
+    let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(file).map_err(io)?);
+    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(ops).map_err(io)?);
+    let mut rows = 0u64;
+    for (i, line) in reader.split(b'\n').enumerate() {
+        let line_no = i as u64 + 1;
+        let line = line.map_err(io)?;
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        let at = |why: String| {
+            Stop::Failed(format!(
+                "line {line_no}: {why}; no row of the file was applied"
+            ))
+        };
+        let row: Row = serde_json::from_slice(&line).map_err(|e| {
+            at(format!(
+                "not a JSON object {{\"Id\", \"Metadata\", \"Vector\"}} ({e})"
+            ))
+        })?;
+        let op = row_op(&c, row, || {
+            uuid::Uuid::new_v5(&namespace, line_no.to_string().as_bytes())
+        })
+        .map_err(at)?;
+        serde_json::to_writer(&mut out, &op).map_err(|e| io(e.into()))?;
+        out.write_all(b"\n").map_err(io)?;
+        rows += 1;
+        if line_no % CANCEL_CHECK_LINES == 0
+            && engine.upload_jobs().get(&job.id)?.status == JobStatus::Cancelling
+        {
+            return Err(Stop::Cancelled);
+        }
+    }
+    out.flush().map_err(io)?;
+    if rows == 0 {
+        return Err(Stop::Failed(
+            "the file has no rows: one JSON object {\"Id\", \"Metadata\", \"Vector\"} per line"
+                .into(),
+        ));
+    }
+    Ok(rows)
+}
+
+/// Pushes the operations of `ops` after the first `job.rows_done`, in batches; returns the
+/// table and log sequence of the last batch.
+fn apply(
+    engine: &Engine,
+    job: &mut UploadJob,
+    ops: &Path,
+) -> Result<Option<(Arc<pier_engine::Table>, u64)>, Stop> {
+    let io = |e: std::io::Error| Stop::Failed(format!("pier could not read its spool file: {e}"));
+    let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(ops).map_err(io)?);
+    let mut last = None;
+    let mut batch = Vec::with_capacity(BATCH_BYTES + (1 << 20));
+    let mut in_batch = 0usize;
+    let skip = job.rows_done as usize;
+    let mut lines = reader.split(b'\n').skip(skip).peekable();
+    while let Some(line) = lines.next() {
+        let line = line.map_err(io)?;
+        batch.push(if in_batch == 0 { b'[' } else { b',' });
+        batch.extend_from_slice(&line);
+        in_batch += 1;
+        if in_batch >= BATCH_ROWS || batch.len() >= BATCH_BYTES || lines.peek().is_none() {
+            batch.push(b']');
+            last = Some(push(engine, job, &batch)?);
+            job.rows_done += in_batch as u64;
+            progress(engine, job)?;
+            batch.clear();
+            in_batch = 0;
+        }
+    }
+    Ok(last)
+}
+
+/// Pushes one batch, waiting while the table's backlog is full.
+fn push(
+    engine: &Engine,
+    job: &UploadJob,
+    batch: &[u8],
+) -> Result<(Arc<pier_engine::Table>, u64), Stop> {
+    loop {
+        match engine.push(&job.app, &job.table, batch, engine.new_request_id()) {
+            Ok(receipt) => return Ok((receipt.table, receipt.seq)),
+            Err(r) if r.code == Code::APP_NOT_FOUND => return Err(Stop::Gone),
+            Err(r) if r.retry_after_secs.is_some() && r.code != Code::INTERNAL => {
+                // The applier is behind: wait for it, as a client would.
+                std::thread::sleep(Duration::from_millis(100));
+                if engine.upload_jobs().get(&job.id)?.status == JobStatus::Cancelling {
+                    return Err(Stop::Cancelled);
+                }
+            }
+            Err(r) => return Err(Stop::Failed(r.message)),
+        }
+    }
+}
