@@ -60,7 +60,9 @@ pub struct UploadBench {
 
 /// Runs the benchmark.
 pub async fn upload(b: UploadBench) -> anyhow::Result<()> {
-    let row_bytes = b.dim as u64 * 11 + 80;
+    // As many rows as fit in --bytes, sized by a sample row of the same data.
+    let sample = synthetic(1, b.dim, b.clusters, true, 1);
+    let row_bytes = row_json(&sample, 0).to_string().len() as u64 + 1;
     let rows = (b.bytes / row_bytes).max(1) as usize;
     eprintln!("generating {rows} rows of {} dimensions", b.dim);
     let base = synthetic(rows, b.dim, b.clusters, true, 1);
@@ -271,20 +273,24 @@ pub async fn upload(b: UploadBench) -> anyhow::Result<()> {
 fn write_jsonl(path: &std::path::Path, base: &Matrix) -> anyhow::Result<u64> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     for i in 0..base.rows() {
-        let row = json!({
-            "Id": format!("r{i}"),
-            "Metadata": {
-                "title": format!("{} {} {i}", WORDS[i % WORDS.len()], WORDS[(i / 8) % WORDS.len()]),
-                "page": i,
-                "cat": i % CATEGORIES,
-            },
-            "Vector": base.row(i),
-        });
-        serde_json::to_writer(&mut out, &row)?;
+        serde_json::to_writer(&mut out, &row_json(base, i))?;
         out.write_all(b"\n")?;
     }
     out.flush()?;
     Ok(std::fs::metadata(path)?.len())
+}
+
+/// Row `i` of `base` as an upload line.
+fn row_json(base: &Matrix, i: usize) -> Value {
+    json!({
+        "Id": format!("r{i}"),
+        "Metadata": {
+            "title": format!("{} {} {i}", WORDS[i % WORDS.len()], WORDS[(i / 8) % WORDS.len()]),
+            "page": i,
+            "cat": i % CATEGORIES,
+        },
+        "Vector": base.row(i),
+    })
 }
 
 /// Unsigned AnalyticDB RPC calls (the bench server runs with `--adb-auth none`).
