@@ -276,3 +276,27 @@ def test_pier_upload_loads_a_local_file_and_its_exit_codes_say_how_it_went(pier,
     assert out.returncode == 2 and "collection 'nope'" in out.stderr, out.stderr
     out = run_cli(pier, "upload", str(tmp_path / "absent.jsonl"), "--collection", c.name)
     assert out.returncode == 2 and "cannot read" in out.stderr
+
+
+def test_the_sdks_local_file_upload_lands_in_pier(pier, tmp_path):
+    """UpsertCollectionDataAsyncAdvance: AuthorizeFileUpload, the OSS PostObject form (over HTTPS,
+    always) and the job, all answered by pier. The SDK sends AuthorizeFileUpload to
+    `client._open_platform_endpoint` (tea-openapi never sets it from Config): point it at pier."""
+    c = Coll(pier, SMALL_DIM)
+    path = tmp_path / "local.jsonl"
+    rows = write_rows(path, SMALL_DIM, rows=300)
+    adb = Adb(pier, "https", "ca", "acs3")
+    adb.client._open_platform_endpoint = pier.https_endpoint
+    with path.open("rb") as f:
+        resp = adb.client.upsert_collection_data_async_advance(
+            gpdb.UpsertCollectionDataAsyncAdvanceRequest(**c.data(file_url_object=f)), adb.runtime)
+    assert resp.body.status == "success"
+    job = c.wait(resp.body.job_id)
+    assert (job.status, job.progress) == ("Success", rows), job.error
+    assert c.documents() == rows
+    # A form whose policy is not pier's is refused with OSS's error XML.
+    r = requests.post(f"https://{pier.https_endpoint}/", verify=str(pier.tls_cert),
+                      files={"OSSAccessKeyId": (None, pier.key_id), "policy": (None, "e30="),
+                             "Signature": (None, "bm9wZQ=="), "key": (None, "api/v1/uploads/x"),
+                             "file": ("x.jsonl", b"{}\n")})
+    assert r.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in r.text

@@ -7,6 +7,7 @@
 //!   send — ACS3-HMAC-SHA256 and the legacy RPC HMAC-SHA1 — with [`AcsVerifier`] for the server
 //!   and [`acs::sign_acs3`] / [`acs::sign_rpc`] for pier's own clients.
 //! - [`basic`]: HTTP Basic credentials ([`parse_basic`]).
+//! - [`oss`]: the OSS `PostObject` policy signature (AnalyticDB local-file uploads).
 //!
 //! Every OpenSearch or Basic failure is an [`AuthError`], which carries its V3 error code and
 //! HTTP status; every ACS3 / RPC failure an [`AcsAuthError`], which carries its AnalyticDB error
@@ -37,6 +38,7 @@ pub mod basic;
 mod error;
 mod nonce;
 pub mod opensearch;
+pub mod oss;
 
 pub use acs::{AcsAuthError, AcsVerifier};
 pub use basic::parse_basic;

@@ -61,11 +61,63 @@ impl Uploads {
         Some(Self::dir(engine).join(format!("{}.jsonl", id.hyphenated())))
     }
 
+    /// Stores a stream as upload `id` (a UUID): written to a temporary name, fsynced, then
+    /// renamed, so an upload that exists is whole. Returns its size.
+    pub async fn store<S, E>(engine: &Engine, id: &str, mut stream: S) -> Result<u64, StoreError>
+    where
+        S: futures_util::Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        use futures_util::StreamExt;
+        let path = Self::path(engine, id).ok_or(StoreError::BadId)?;
+        std::fs::create_dir_all(Self::dir(engine))?;
+        let partial = path.with_extension("part");
+        let result = async {
+            let mut file = std::fs::File::create(&partial)?;
+            let mut bytes = 0u64;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| StoreError::Interrupted(e.to_string()))?;
+                bytes += chunk.len() as u64;
+                if bytes > MAX_FILE_BYTES {
+                    return Err(StoreError::TooLarge);
+                }
+                file.write_all(&chunk)?;
+            }
+            file.sync_all()?;
+            std::fs::rename(&partial, &path)?;
+            Ok(bytes)
+        }
+        .await;
+        if result.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        result
+    }
+
     /// The local file a job's URL names, if it is an upload to pier.
     fn local(engine: &Engine, url: &reqwest::Url) -> Option<PathBuf> {
         let id = url.path().strip_prefix(Self::URL_PATH)?;
         Self::path(engine, id).filter(|p| p.exists())
     }
+}
+
+/// Why an upload could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Over [`MAX_FILE_BYTES`].
+    #[error(
+        "the file is over {MAX_FILE_BYTES} bytes, the limit of an upload job: split it into several files"
+    )]
+    TooLarge,
+    /// The client stopped sending.
+    #[error("the upload was interrupted: {0}")]
+    Interrupted(String),
+    /// Not a UUID.
+    #[error("an upload id is a UUID")]
+    BadId,
+    /// The disk failed.
+    #[error("pier could not store the upload: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Why a source URL cannot be used.

@@ -12,7 +12,7 @@
 use super::v1::engine_failure;
 use crate::auth::{Admin, AdminBody};
 use crate::dialects::adb::collections;
-use crate::jobs::{self, MAX_FILE_BYTES, Uploads};
+use crate::jobs::{self, MAX_FILE_BYTES, StoreError, Uploads};
 use crate::{Failure, ServerState};
 use axum::Router;
 use axum::body::Body;
@@ -25,7 +25,6 @@ use pier_engine::namespaces::DEFAULT_NAMESPACE;
 use pier_model::Code;
 use serde::Deserialize;
 use serde_json::json;
-use std::io::Write;
 use std::sync::Arc;
 
 type St = State<Arc<ServerState>>;
@@ -63,38 +62,13 @@ async fn upload(
         return Err(too_large());
     }
     let id = uuid::Uuid::new_v4().to_string();
-    let path = Uploads::path(&s.engine, &id).expect("a fresh UUID is a valid upload id");
-    let partial = path.with_extension("part");
-    let storage = |e: std::io::Error| {
-        Failure::new(
-            Code::INTERNAL,
-            format!("pier could not store the upload: {e}"),
-        )
-    };
-    std::fs::create_dir_all(Uploads::dir(&s.engine)).map_err(storage)?;
-    let result = async {
-        let mut file = std::fs::File::create(&partial).map_err(storage)?;
-        let mut stream = body.into_data_stream();
-        let mut bytes = 0u64;
-        while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
-            let chunk = chunk.map_err(|e| {
-                Failure::new(Code(4007), format!("the upload was interrupted: {e}"))
-            })?;
-            bytes += chunk.len() as u64;
-            if bytes > MAX_FILE_BYTES {
-                return Err(too_large());
-            }
-            file.write_all(&chunk).map_err(storage)?;
-        }
-        // The answer promises the file: make it durable first.
-        file.sync_all().map_err(storage)?;
-        std::fs::rename(&partial, &path).map_err(storage)?;
-        Ok(bytes)
-    }
-    .await;
-    let bytes = result.inspect_err(|_| {
-        let _ = std::fs::remove_file(&partial);
-    })?;
+    let bytes = Uploads::store(&s.engine, &id, body.into_data_stream())
+        .await
+        .map_err(|e| match e {
+            StoreError::TooLarge => too_large(),
+            StoreError::Interrupted(_) => Failure::new(Code(4007), e.to_string()),
+            StoreError::BadId | StoreError::Io(_) => Failure::new(Code::INTERNAL, e.to_string()),
+        })?;
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

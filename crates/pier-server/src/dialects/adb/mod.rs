@@ -13,6 +13,7 @@ pub(crate) mod data;
 mod envelope;
 mod jobs;
 mod namespaces;
+mod oss;
 mod sql;
 
 pub use envelope::{AdbError, Params};
@@ -75,6 +76,7 @@ pub const ACTIONS: &[(&str, Handler)] = &[
         "CancelUpsertCollectionDataJob",
         jobs::cancel_upsert_collection_data_job,
     ),
+    ("AuthorizeFileUpload", oss::authorize_file_upload),
 ];
 
 /// One authenticated call of an action: what a [`Handler`] gets.
@@ -85,6 +87,10 @@ pub struct Call {
     pub action: &'static str,
     /// The merged query and form parameters.
     pub params: Params,
+    /// The `Host` header as sent (where the client reached pier).
+    pub host: String,
+    /// The AccessKeyId the request claims (verified unless `--adb-auth` says otherwise).
+    pub access_key_id: Option<String>,
 }
 
 impl Call {
@@ -126,6 +132,9 @@ pub async fn rpc(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if oss::is_post_object(&headers) {
+        return oss::post_object(&state, &headers, body).await;
+    }
     let request_id = uuid::Uuid::new_v4().to_string().to_uppercase();
     let host_id = headers
         .get(header::HOST)
@@ -209,9 +218,10 @@ async fn authenticate(
         }
         AcsAuth::None => false,
     };
+    let access_key_id = pier_auth::acs::claimed_access_key_id(&parts);
     let params = Params::new(pier_auth::acs::request_params(&parts)?)?;
     let named = action_name(&params, headers, rpc_signed)?;
-    check_version(&params, headers, rpc_signed)?;
+    check_version(&named, &params, headers, rpc_signed)?;
     let &(action, handler) = ACTIONS
         .iter()
         .find(|(name, _)| *name == named)
@@ -229,6 +239,12 @@ async fn authenticate(
         engine: state.engine.clone(),
         action,
         params,
+        host: headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+            .to_string(),
+        access_key_id,
     };
     Ok((call, handler))
 }
@@ -256,7 +272,13 @@ fn action_name(params: &Params, headers: &HeaderMap, rpc_signed: bool) -> Result
 }
 
 /// Refuses a request for another API version; a request naming none is served (wire spec §11).
-fn check_version(params: &Params, headers: &HeaderMap, rpc_signed: bool) -> Result<(), AdbError> {
+/// `AuthorizeFileUpload` belongs to the OpenPlatform product, version 2019-12-19.
+fn check_version(
+    action: &str,
+    params: &Params,
+    headers: &HeaderMap,
+    rpc_signed: bool,
+) -> Result<(), AdbError> {
     let header = headers.get("x-acs-version").and_then(|v| v.to_str().ok());
     let version = if rpc_signed {
         params.get("Version")
@@ -265,6 +287,7 @@ fn check_version(params: &Params, headers: &HeaderMap, rpc_signed: bool) -> Resu
     };
     match version {
         None | Some(API_VERSION) => Ok(()),
+        Some(oss::OPEN_PLATFORM_VERSION) if action == "AuthorizeFileUpload" => Ok(()),
         Some(other) => Err(AdbError::new(
             StatusCode::BAD_REQUEST,
             "InvalidVersion",
