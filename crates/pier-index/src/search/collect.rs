@@ -610,9 +610,10 @@ impl PlanSegment {
 }
 
 /// Applies the distinct specs to the ordered `candidates` (spec §4.2): in each of `times`
-/// rounds a key value keeps at most `count` documents; documents exempt by `dist_filter`
-/// always stay. Returns the kept list (with the rest appended when `reserved`) and how many
-/// documents were dropped.
+/// rounds a key value keeps at most `count` documents (per score band when the spec has
+/// `grade` boundaries); documents exempt by `dist_filter` always stay, among the first round's.
+/// Returns the kept list (with the rest appended when `reserved`) and how many documents were
+/// dropped.
 pub fn apply_distinct(candidates: Vec<Candidate>, specs: &[Distinct]) -> (Vec<Candidate>, u64) {
     let mut list = candidates;
     let mut dropped = 0;
@@ -620,7 +621,7 @@ pub fn apply_distinct(candidates: Vec<Candidate>, specs: &[Distinct]) -> (Vec<Ca
         let mut front = Vec::with_capacity(list.len());
         let mut remaining = list;
         for _ in 0..spec.times.max(1) {
-            let mut taken: HashMap<String, u32> = HashMap::new();
+            let mut taken: HashMap<(usize, String), u32> = HashMap::new();
             let mut next = Vec::new();
             for c in remaining {
                 let key = &c.distinct[i];
@@ -628,7 +629,8 @@ pub fn apply_distinct(candidates: Vec<Candidate>, specs: &[Distinct]) -> (Vec<Ca
                     front.push(c);
                     continue;
                 }
-                let n = taken.entry(key.to_display()).or_default();
+                let grade = bucket(f64::from(c.score), &spec.grades);
+                let n = taken.entry((grade, key.to_display())).or_default();
                 if *n < spec.count {
                     *n += 1;
                     front.push(c);
@@ -646,4 +648,75 @@ pub fn apply_distinct(candidates: Vec<Candidate>, specs: &[Distinct]) -> (Vec<Ca
         list = front;
     }
     (list, dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Candidates in list order: (score, distinct key; None for exempt).
+    fn list(items: &[(f32, Option<&str>)]) -> Vec<Candidate> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, (score, key))| Candidate {
+                address: DocAddress::new(0, i as DocId),
+                score: *score,
+                keys: Vec::new(),
+                distinct: vec![key.map_or(Val::Null, |k| Val::Str(k.into()))],
+            })
+            .collect()
+    }
+
+    fn spec(count: u32, times: u32, reserved: bool, grades: &[f64]) -> Distinct {
+        Distinct {
+            key: "k".into(),
+            count,
+            times,
+            reserved,
+            update_total_hit: true,
+            filter: None,
+            grades: grades.to_vec(),
+        }
+    }
+
+    fn order(out: &[Candidate]) -> Vec<DocId> {
+        out.iter().map(|c| c.address.doc_id).collect()
+    }
+
+    #[test]
+    fn rounds_take_count_per_key_and_exempt_documents_join_the_first() {
+        let docs = [
+            (9.0, Some("a")),
+            (8.0, Some("a")),
+            (7.0, Some("a")),
+            (6.0, None),
+            (5.0, Some("b")),
+            (4.0, Some("b")),
+        ];
+        let (out, dropped) = apply_distinct(list(&docs), &[spec(1, 1, false, &[])]);
+        assert_eq!((order(&out), dropped), (vec![0, 3, 4], 3));
+        let (out, dropped) = apply_distinct(list(&docs), &[spec(1, 2, false, &[])]);
+        assert_eq!((order(&out), dropped), (vec![0, 3, 4, 1, 5], 1));
+        let (out, dropped) = apply_distinct(list(&docs), &[spec(2, 1, true, &[])]);
+        assert_eq!((order(&out), dropped), (vec![0, 1, 3, 4, 5, 2], 0));
+    }
+
+    #[test]
+    fn grades_de_duplicate_each_score_band_on_its_own() {
+        // Bands: [5, ∞) holds documents 0-2, [3, 5) documents 3-4, below 3 document 5.
+        let docs = [
+            (9.0, Some("a")),
+            (8.0, Some("a")),
+            (5.0, Some("b")),
+            (4.0, Some("a")),
+            (3.0, Some("b")),
+            (1.0, Some("a")),
+        ];
+        let (out, dropped) = apply_distinct(list(&docs), &[spec(1, 1, false, &[3.0, 5.0])]);
+        assert_eq!((order(&out), dropped), (vec![0, 2, 3, 4, 5], 1));
+        // Without grades, one document per key in all.
+        let (out, _) = apply_distinct(list(&docs), &[spec(1, 1, false, &[])]);
+        assert_eq!(order(&out), vec![0, 2]);
+    }
 }

@@ -139,6 +139,9 @@ pub struct SearchOutput {
     /// Documents that match the query and filter (less those dropped by distinct with
     /// `update_total_hit`).
     pub total: u64,
+    /// How many results ranked pages can reach: `total` less every document distinct
+    /// discarded (with or without `update_total_hit`), at most [`MAX_VIEW_TOTAL`].
+    pub viewtotal: u64,
     /// The requested page.
     pub hits: Vec<Hit>,
     /// One facet per aggregate spec.
@@ -195,6 +198,12 @@ impl TableIndex {
                     .search(collect_query, &collector)
                     .map_err(SearchError::from_tantivy)?;
                 let (ordered, dropped) = apply_distinct(collected.candidates, &request.distinct);
+                // Without distinct, only the page's candidates were kept.
+                let reachable = if request.distinct.is_empty() {
+                    collected.total
+                } else {
+                    ordered.len() as u64
+                };
                 let picked = if split {
                     top_by_score(searcher, &*query, start, hit)?.1
                 } else {
@@ -204,6 +213,7 @@ impl TableIndex {
                 let hits = self.fetch(searcher, &query, picked, request, summaries)?;
                 return Ok(SearchOutput {
                     total: collected.total - dropped.min(collected.total),
+                    viewtotal: reachable.min(MAX_VIEW_TOTAL),
                     hits,
                     facets,
                 });
@@ -225,6 +235,7 @@ impl TableIndex {
         let hits = self.fetch(searcher, &query, picked, request, summaries)?;
         Ok(SearchOutput {
             total,
+            viewtotal: total.min(MAX_VIEW_TOTAL),
             hits,
             facets: Vec::new(),
         })
