@@ -392,6 +392,33 @@ async fn response_shapes() {
             {"key": "tags", "items": [{"value": "a", "count": 2}, {"value": "b", "count": 2}, {"value": "c", "count": 2}]},
         ])
     );
+    // count() alone over a term's matches, and over a page of no hits (counted in blocks).
+    let v = s
+        .search("query=brand_kw:'Apple'&&aggregate=group_key:cat,agg_fun:count();group_key:price,agg_fun:count(),range:50~150")
+        .await;
+    assert_eq!(
+        v["result"]["facet"],
+        json!([
+            {"key": "cat", "items": [{"value": "1", "count": 1}, {"value": "2", "count": 1}, {"value": "3", "count": 1}]},
+            {"key": "price", "items": [{"value": "50~150", "count": 2}, {"value": "~50", "count": 1}]},
+        ])
+    );
+    assert_eq!(v["result"]["num"], 3);
+    let v = s
+        .search("config=hit:0&&query=''&&aggregate=group_key:brand,agg_fun:count()")
+        .await;
+    assert_eq!(
+        (&v["result"]["total"], &v["result"]["num"]),
+        (&json!(6), &json!(0))
+    );
+    assert_eq!(
+        v["result"]["facet"][0]["items"],
+        json!([
+            {"value": "Apple", "count": 3},
+            {"value": "Huawei", "count": 2},
+            {"value": "Baidu", "count": 1},
+        ])
+    );
     let v = s
         .search("query=''&&aggregate=group_key:cat,agg_fun:distinct_count(brand),agg_filter:price>40,max_group:1")
         .await;

@@ -28,11 +28,10 @@ pub struct Candidate {
     pub distinct: Vec<Val>,
 }
 
-/// Per-function accumulators of one group.
+/// The accumulator of one function of one group; `count()` has none, a group's document count
+/// is its value.
 #[derive(Debug, Clone)]
 pub enum Acc {
-    /// `count()`.
-    Count(u64),
     /// `sum(..)`.
     Sum(f64),
     /// `max(..)`.
@@ -44,27 +43,27 @@ pub enum Acc {
 }
 
 impl Acc {
-    fn new(f: &AggFun) -> Acc {
-        match f {
-            AggFun::Count => Acc::Count(0),
-            AggFun::Sum(_) => Acc::Sum(0.0),
-            AggFun::Max(_) => Acc::Max(None),
-            AggFun::Min(_) => Acc::Min(None),
-            AggFun::DistinctCount(_) => Acc::Distinct(HashSet::new()),
-        }
+    /// The empty accumulator of `f` and the expression it accumulates; None for `count()`.
+    fn new(f: &AggFun) -> Option<(Acc, &pier_query::Expr)> {
+        Some(match f {
+            AggFun::Count => return None,
+            AggFun::Sum(e) => (Acc::Sum(0.0), e),
+            AggFun::Max(e) => (Acc::Max(None), e),
+            AggFun::Min(e) => (Acc::Min(None), e),
+            AggFun::DistinctCount(e) => (Acc::Distinct(HashSet::new()), e),
+        })
     }
 
-    /// Adds one document's argument value (None for `count()`).
-    fn add(&mut self, value: Option<&Val>) {
-        let number = value.and_then(Val::as_f64);
+    /// Adds one document's argument value.
+    fn add(&mut self, value: &Val) {
+        let number = value.as_f64();
         match self {
-            Acc::Count(n) => *n += 1,
             Acc::Sum(s) => *s += number.unwrap_or(0.0),
             Acc::Max(m) => *m = max_opt(*m, number, f64::max),
             Acc::Min(m) => *m = max_opt(*m, number, f64::min),
             Acc::Distinct(set) => {
-                if let Some(v) = value.filter(|v| **v != Val::Null) {
-                    set.insert(v.to_display());
+                if *value != Val::Null {
+                    set.insert(value.to_display());
                 }
             }
         }
@@ -72,7 +71,6 @@ impl Acc {
 
     fn merge(&mut self, other: Acc) {
         match (self, other) {
-            (Acc::Count(a), Acc::Count(b)) => *a += b,
             (Acc::Sum(a), Acc::Sum(b)) => *a += b,
             (Acc::Max(a), Acc::Max(b)) => *a = max_opt(*a, b, f64::max),
             (Acc::Min(a), Acc::Min(b)) => *a = max_opt(*a, b, f64::min),
@@ -84,7 +82,6 @@ impl Acc {
     /// The accumulated value as a number.
     pub fn value(&self) -> f64 {
         match self {
-            Acc::Count(n) => *n as f64,
             Acc::Sum(s) => *s,
             Acc::Max(v) | Acc::Min(v) => v.unwrap_or(0.0),
             Acc::Distinct(set) => set.len() as f64,
@@ -172,8 +169,8 @@ struct AggPlan {
     filter: Option<Compiled>,
     key: Compiled,
     range: Vec<f64>,
-    /// Each function's empty accumulator and compiled argument.
-    functions: Vec<(Acc, Option<Compiled>)>,
+    /// The empty accumulator and compiled argument of each function but `count()`.
+    functions: Vec<(Acc, Compiled)>,
 }
 
 /// Most term ordinals (or range buckets) a segment's groups are kept for in a dense array;
@@ -252,7 +249,7 @@ impl SegGroups {
     }
 
     /// The group of `key`, created with a copy of `empty` accumulators when new.
-    fn entry(&mut self, key: SegKey, empty: &[(Acc, Option<Compiled>)]) -> &mut GroupAcc {
+    fn entry(&mut self, key: SegKey, empty: &[(Acc, Compiled)]) -> &mut GroupAcc {
         let group = match key {
             SegKey::Slot(i) if (i as usize) < self.dense.len() => &mut self.dense[i as usize],
             key => self.sparse.entry(key).or_default(),
@@ -284,6 +281,9 @@ pub struct PlanSegment {
     worst: Option<(Vec<Val>, DocAddress)>,
     after: Option<DocId>,
     keep: usize,
+    /// Only the total and aggregates of `count()` alone over single-valued keys, without
+    /// filters: blocks of documents are counted straight from the columns.
+    count_only: bool,
     collected: Collected,
 }
 
@@ -397,18 +397,8 @@ impl PlanCollector {
                     functions: a
                         .functions
                         .iter()
-                        .map(|f| {
-                            let arg = match f {
-                                AggFun::Count => None,
-                                AggFun::Sum(e)
-                                | AggFun::Max(e)
-                                | AggFun::Min(e)
-                                | AggFun::DistinctCount(e) => {
-                                    Some(compile(e, "aggregate", codes::AGGREGATE)?)
-                                }
-                            };
-                            Ok((Acc::new(f), arg))
-                        })
+                        .filter_map(Acc::new)
+                        .map(|(acc, e)| Ok((acc, compile(e, "aggregate", codes::AGGREGATE)?)))
                         .collect::<Result<_, SearchError>>()?,
                 })
             })
@@ -423,6 +413,12 @@ impl PlanCollector {
                 Ordering::Greater => Some(DocId::MAX),
             });
         let groups = aggs.iter().map(|a| SegGroups::new(a, &columns)).collect();
+        let count_only = filter.is_none()
+            && self.keep == 0
+            && after.is_none()
+            && aggs.iter().all(|a| {
+                a.filter.is_none() && a.functions.is_empty() && columns.single_valued(&a.key)
+            });
         Ok(PlanSegment {
             segment: segment_ord,
             columns,
@@ -437,6 +433,7 @@ impl PlanCollector {
             worst: None,
             after,
             keep: self.keep,
+            count_only,
             collected: Collected {
                 groups: vec![Groups::new(); r.aggregates.len()],
                 ..Collected::default()
@@ -463,6 +460,24 @@ fn bucket_label(i: usize, range: &[f64]) -> String {
 
 impl SegmentCollector for PlanSegment {
     type Fruit = Collected;
+
+    /// tantivy hands over blocks of matches when nothing is scored and nothing is deleted.
+    fn collect_block(&mut self, docs: &[DocId]) {
+        if !self.count_only {
+            for doc in docs {
+                self.collect(*doc, 0.0);
+            }
+            return;
+        }
+        self.collected.total += docs.len() as u64;
+        for (plan, groups) in self.aggs.iter().zip(&mut self.groups) {
+            self.columns.first_atoms(&plan.key, docs, |atom| {
+                if let Some(key) = groups.key(atom, &plan.range) {
+                    groups.entry(key, &[]).0 += 1;
+                }
+            });
+        }
+    }
 
     fn collect(&mut self, doc: DocId, score: Score) {
         if self.after.is_some_and(|after| doc <= after) {
@@ -497,8 +512,7 @@ impl SegmentCollector for PlanSegment {
                 let (count, accs) = groups.entry(key, &plan.functions);
                 *count += 1;
                 for (acc, (_, arg)) in accs.iter_mut().zip(&plan.functions) {
-                    let v = arg.as_ref().map(|e| self.columns.eval(e, doc));
-                    acc.add(v.as_ref());
+                    acc.add(&self.columns.eval(arg, doc));
                 }
             }
         }

@@ -11,7 +11,7 @@ use pier_model::{FieldSchema, FieldType};
 use pier_query::{ArithOp, CmpOp, Expr, Function, Point, codes, resolve_call};
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use tantivy::columnar::{Column as NumColumn, StrColumn};
+use tantivy::columnar::{Cardinality, Column as NumColumn, StrColumn};
 use tantivy::{DocId, SegmentReader};
 
 /// A value produced while evaluating an expression.
@@ -553,6 +553,25 @@ impl SegmentColumns {
     }
 }
 
+/// Documents whose first values [`first_vals`] decodes at a time (tantivy's collector blocks are
+/// this long).
+const BLOCK: usize = 64;
+
+/// Calls `f` with the first value of `column`, if any, for each of `docs`.
+fn first_vals<T>(column: &NumColumn<T>, docs: &[DocId], mut f: impl FnMut(T))
+where
+    T: PartialOrd + Copy + std::fmt::Debug + Send + Sync + 'static,
+{
+    let mut buf = [None; BLOCK];
+    for chunk in docs.chunks(BLOCK) {
+        let vals = &mut buf[..chunk.len()];
+        // Empty and multi-value columns leave the slots of documents without a value alone.
+        vals.fill(None);
+        column.first_vals(chunk, vals);
+        vals.iter().flatten().for_each(|v| f(*v));
+    }
+}
+
 /// A constant from an `in()` list: a number if it reads as one, else a string.
 fn constant(text: &str) -> Val {
     if let Ok(i) = text.trim().parse::<i64>() {
@@ -690,6 +709,37 @@ impl SegmentColumns {
         if let Compiled::Field(slot, _) = expr {
             self.opened[*slot].1.atoms(doc, out);
         }
+    }
+
+    /// Calls `f` with the first value, if any, of the column `expr` reads for each of `docs`
+    /// (nothing unless `expr` is a field), decoding the column a block at a time.
+    pub fn first_atoms(&self, expr: &Compiled, docs: &[DocId], mut f: impl FnMut(Atom)) {
+        let Compiled::Field(slot, _) = expr else {
+            return;
+        };
+        match &self.opened[*slot].1 {
+            Column::I64(c) => first_vals(c, docs, |v| f(Atom::Int(v))),
+            Column::F64(c) => first_vals(c, docs, |v| f(Atom::Float(v))),
+            Column::U64(c) => first_vals(c, docs, |v| f(Atom::Int(v as i64))),
+            Column::Str(c) => first_vals(c.ords(), docs, |o| f(Atom::Ord(o))),
+            Column::Missing => {}
+        }
+    }
+
+    /// Whether no document of this segment holds several values in the column `expr` reads
+    /// (false unless `expr` is a field).
+    pub fn single_valued(&self, expr: &Compiled) -> bool {
+        let Compiled::Field(slot, _) = expr else {
+            return false;
+        };
+        let cardinality = match &self.opened[*slot].1 {
+            Column::I64(c) => c.get_cardinality(),
+            Column::F64(c) => c.get_cardinality(),
+            Column::U64(c) => c.get_cardinality(),
+            Column::Str(c) => c.ords().get_cardinality(),
+            Column::Missing => return true,
+        };
+        cardinality != Cardinality::Multivalued
     }
 
     /// How many distinct strings the column `expr` reads holds in this segment (None unless it

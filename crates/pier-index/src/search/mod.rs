@@ -389,15 +389,22 @@ fn facets(request: &SearchRequest, groups: Vec<collect::Groups>) -> Vec<Facet> {
         .map(|(spec, groups)| {
             let mut items: Vec<FacetItem> = groups
                 .into_iter()
-                .map(|(value, (count, accs))| FacetItem {
-                    value,
-                    count,
-                    values: spec
+                .map(|(value, (count, accs))| {
+                    // Accumulators are kept for every function but count(), in clause order.
+                    let mut accs = accs.iter().map(Acc::value);
+                    let values = spec
                         .functions
                         .iter()
-                        .zip(&accs)
-                        .map(|(f, a): (&AggFun, &Acc)| (f.name(), a.value()))
-                        .collect(),
+                        .map(|f| match f {
+                            AggFun::Count => (f.name(), count as f64),
+                            _ => (f.name(), accs.next().unwrap_or(0.0)),
+                        })
+                        .collect();
+                    FacetItem {
+                        value,
+                        count,
+                        values,
+                    }
                 })
                 .collect();
             items.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));

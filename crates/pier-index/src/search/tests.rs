@@ -497,3 +497,61 @@ fn function_errors_from_unchecked_filters_name_the_clause() {
         assert!(e.message.contains(needle), "{query}: {}", e.message);
     }
 }
+
+/// Aggregates of `count()` alone over single-valued keys are counted a block of documents at a
+/// time from the columns: they must give what the per-document path gives (forced here by an
+/// `agg_filter` that holds for every document).
+#[test]
+fn count_only_aggregates_agree_with_the_per_document_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path());
+    three_segments(&index);
+    let specs = [
+        "group_key:brand,agg_fun:count()",
+        "group_key:cat,agg_fun:count()",
+        "group_key:rating,agg_fun:count()",
+        "group_key:price,agg_fun:count(),range:10~50",
+        "group_key:tags,agg_fun:count()",
+    ];
+    for spec in specs {
+        // A term ranked by relevance, and a page of no hits: the paths that only count.
+        for (query, page) in [("default:'apple'", ranked(10)), ("''", ranked(0))] {
+            let fast = search(&index, &format!("query={query}&&aggregate={spec}"), page);
+            let general = search(
+                &index,
+                &format!("query={query}&&aggregate={spec},agg_filter:price>=0"),
+                page,
+            );
+            assert_eq!(fast.total, general.total, "{query} {spec}");
+            assert_eq!(
+                groups(&fast.facets[0]),
+                groups(&general.facets[0]),
+                "{query} {spec}"
+            );
+        }
+    }
+    let out = search(
+        &index,
+        "query=default:'apple'&&aggregate=group_key:brand,agg_fun:count();group_key:price,agg_fun:count(),range:10~50",
+        ranked(10),
+    );
+    let count = |facet: &Facet, label: &str| groups(facet)[label].0;
+    assert_eq!(
+        [
+            count(&out.facets[0], "b"),
+            count(&out.facets[0], "c"),
+            count(&out.facets[0], "d")
+        ],
+        [1, 2, 1]
+    );
+    // Prices 5, 60, 100, 10, 49 among the apples.
+    assert_eq!(
+        [
+            count(&out.facets[1], "~10"),
+            count(&out.facets[1], "10~50"),
+            count(&out.facets[1], "50~")
+        ],
+        [1, 2, 2]
+    );
+    assert_eq!(out.facets[0].items[0].values, vec![("count", 2.0)]);
+}
