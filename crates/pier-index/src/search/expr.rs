@@ -661,6 +661,23 @@ impl SegmentColumns {
                 Val::Str(s) => json_path(&s, path),
                 _ => Val::Null,
             },
+            Compiled::FieldLen(_) | Compiled::Distance(_) => self.eval_function(expr, doc),
+            Compiled::Compare(..)
+            | Compiled::CompareConst(..)
+            | Compiled::And(_)
+            | Compiled::Or(_)
+            | Compiled::Not(_)
+            | Compiled::In(..)
+            | Compiled::Like(..)
+            | Compiled::IsNull(..) => Val::Int(self.test(expr, doc) as i64),
+        }
+    }
+
+    /// The value of a function call for `doc`. Kept out of [`SegmentColumns::eval`] so that
+    /// the commoner expressions' evaluation stays small.
+    #[inline(never)]
+    fn eval_function(&mut self, expr: &Compiled, doc: DocId) -> Val {
+        match expr {
             Compiled::FieldLen(e) => Val::Int(match self.eval(e, doc) {
                 Val::Str(s) => s.len() as i64,
                 Val::Many(items) => items.len() as i64,
@@ -673,14 +690,7 @@ impl SegmentColumns {
                     _ => Val::Null,
                 }
             }
-            Compiled::Compare(..)
-            | Compiled::CompareConst(..)
-            | Compiled::And(_)
-            | Compiled::Or(_)
-            | Compiled::Not(_)
-            | Compiled::In(..)
-            | Compiled::Like(..)
-            | Compiled::IsNull(..) => Val::Int(self.test(expr, doc) as i64),
+            _ => self.eval(expr, doc),
         }
     }
 
