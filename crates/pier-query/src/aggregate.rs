@@ -207,6 +207,7 @@ mod tests {
             clause: "aggregate",
             text,
             schema,
+            kvpairs: None,
         })
     }
 

@@ -170,6 +170,7 @@ mod tests {
             clause: "config",
             text,
             schema: None,
+            kvpairs: None,
         })
     }
 

@@ -7,6 +7,7 @@ use crate::fields::{attribute_names, attribute_type};
 use crate::filter::{Expr, parse_expr};
 use crate::number::parse_number;
 use crate::split::{Piece, params, split_top, trim};
+use pier_model::FieldType;
 
 /// Most distinct specs in one clause (more is error 6124).
 pub const MAX_DISTINCTS: usize = 2;
@@ -15,7 +16,8 @@ pub const MAX_DISTINCTS: usize = 2;
 const PARAMS: &str =
     "dist_key, dist_count, dist_times, reserved, update_total_hit, dist_filter, grade";
 
-/// One distinct spec: keep at most `count` documents per `key` value, `times` rounds.
+/// One distinct spec: keep at most `count` documents per `key` value, `times` rounds; with
+/// `grades`, separately within each band of relevance scores.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Distinct {
     /// The attribute field whose values are de-duplicated (`dist_key`, required).
@@ -31,7 +33,8 @@ pub struct Distinct {
     pub update_total_hit: bool,
     /// Only documents matching this take part (`dist_filter`).
     pub filter: Option<Expr>,
-    /// Score grade boundaries, `|`-separated (`grade`).
+    /// Score grade boundaries, `|`-separated (`grade`): `3.0|5.0` makes the bands below 3,
+    /// from 3 below 5, and from 5 up, each de-duplicated on its own.
     pub grades: Vec<f64>,
 }
 
@@ -71,10 +74,12 @@ fn parse_spec(ctx: &Ctx<'_>, piece: Piece<'_>) -> Result<Distinct, QueryError> {
         grades: Vec::new(),
     };
     for ((key_pos, key), (pos, value)) in pairs {
-        let whole = || {
-            value
-                .parse::<u32>()
-                .map_err(|_| err(pos, format!("{key} must be a whole number")))
+        let whole = || match value.parse::<u32>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(err(
+                pos,
+                format!("{key} must be a whole number of at least 1"),
+            )),
         };
         // The PHP SDK writes PHP's `true` as "1".
         let boolean = || match value.to_ascii_lowercase().as_str() {
@@ -116,18 +121,30 @@ fn parse_spec(ctx: &Ctx<'_>, piece: Piece<'_>) -> Result<Distinct, QueryError> {
             "dist_key is required, as in dist_key:company_id".to_string(),
         ));
     }
-    if let Some(schema) = ctx.schema
-        && attribute_type(schema, &spec.key).is_none()
-    {
-        return Err(ctx.error(
-            codes::NOT_ATTRIBUTE_FIELD,
-            piece.0,
-            format!(
-                "dist_key '{}' is not an attribute field (attribute fields: {})",
-                spec.key,
-                attribute_names(schema)
-            ),
-        ));
+    if let Some(schema) = ctx.schema {
+        match attribute_type(schema, &spec.key) {
+            None => {
+                return Err(ctx.error(
+                    codes::NOT_ATTRIBUTE_FIELD,
+                    piece.0,
+                    format!(
+                        "dist_key '{}' is not an attribute field (attribute fields: {})",
+                        spec.key,
+                        attribute_names(schema)
+                    ),
+                ));
+            }
+            Some(FieldType::Int | FieldType::Literal) => {}
+            Some(other) => {
+                return Err(err(
+                    piece.0,
+                    format!(
+                        "dist_key '{}' is {other:?}: distinct needs an INT or LITERAL attribute field",
+                        spec.key
+                    ),
+                ));
+            }
+        }
     }
     Ok(spec)
 }
@@ -145,6 +162,7 @@ mod tests {
             clause: "distinct",
             text,
             schema,
+            kvpairs: None,
         })
     }
 
@@ -208,6 +226,8 @@ mod tests {
         let cases = [
             ("dist_count:2", "dist_key is required"),
             ("dist_key:a,dist_count:-1", "whole number"),
+            ("dist_key:a,dist_count:0", "at least 1"),
+            ("dist_key:a,dist_times:0", "at least 1"),
             ("dist_key:a,dist_times:x", "whole number"),
             ("dist_key:a,reserved:yes", "true or false"),
             ("dist_key:a,update_total_hit:2", "true or false"),
@@ -228,6 +248,11 @@ mod tests {
         let s = demo_schema();
         let e = parse_with("dist_key:title", Some(&s)).unwrap_err();
         assert_eq!(e.code, codes::NOT_ATTRIBUTE_FIELD);
+        for key in ["tags", "price", "ids"] {
+            let e = parse_with(&format!("dist_key:{key}"), Some(&s)).unwrap_err();
+            assert_eq!(e.code, codes::DISTINCT, "{key}");
+            assert!(e.message.contains("INT or LITERAL"), "{}", e.message);
+        }
         let e = parse_with("dist_key:id,dist_filter:title=\"x\"", Some(&s)).unwrap_err();
         assert_eq!(e.code, codes::NOT_ATTRIBUTE_FIELD);
         assert!(e.message.contains("at position 24"), "{}", e.message);

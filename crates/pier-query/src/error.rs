@@ -2,6 +2,7 @@
 //! error at a clause and a position inside it.
 
 use pier_model::Schema;
+use std::collections::BTreeMap;
 
 /// A search request the parser refused: a V3 error code and a message naming the clause, the
 /// position inside it and what to write instead.
@@ -61,6 +62,9 @@ pub(crate) struct Ctx<'a> {
     pub text: &'a str,
     /// The app schema, when the caller has one.
     pub schema: Option<&'a Schema>,
+    /// The request's kvpairs, whose keys function arguments may name (`distance(lon, lat,
+    /// ulon, ulat)&&kvpairs=ulon:120.3,ulat:30.5`).
+    pub kvpairs: Option<&'a BTreeMap<String, String>>,
 }
 
 impl Ctx<'_> {
@@ -108,6 +112,7 @@ mod tests {
             clause: "query",
             text: "名字:'x' bad",
             schema: None,
+            kvpairs: None,
         };
         let pos = ctx.text.find("bad").unwrap();
         let e = ctx.error(codes::SYNTAX, pos, "unexpected word");

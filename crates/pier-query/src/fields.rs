@@ -66,6 +66,7 @@ pub(crate) mod tests {
             "ids": {"type": "INT_ARRAY"},
             "lon": {"type": "DOUBLE"},
             "lat": {"type": "DOUBLE"},
+            "loc": {"type": "GEO_POINT"},
             "create_timestamp": {"type": "TIMESTAMP"}}}},
          "indexes": {
             "searchFields": {
@@ -76,7 +77,7 @@ pub(crate) mod tests {
                 "buy": {"fields": ["buy"]},
                 "cate_name": {"fields": ["cate_name"]}},
             "filterFields": ["id", "buy", "cat", "cate_id", "cate_name", "company_id", "price",
-                             "tags", "ids", "lon", "lat", "create_timestamp"]}});
+                             "tags", "ids", "lon", "lat", "loc", "create_timestamp"]}});
         Schema::from_json(&v).expect("valid demo schema")
     }
 

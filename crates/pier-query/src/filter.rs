@@ -1,7 +1,8 @@
 //! The expression language of the filter clause (spec §4.2), also used by sort keys,
 //! `dist_filter`, `agg_filter` and `agg_fun` arguments: comparisons `> < = <= >= !=`, arithmetic
-//! `+ - * / & ^ |`, `AND` / `OR` / parentheses, `in(field, "a|b")`, `notin(...)` and other
-//! function calls such as `distance(...)` or `fieldlen(...)`.
+//! `+ - * / & ^ |`, `AND` / `OR` / parentheses, `in(field, "a|b")`, `notin(...)` and the
+//! functions of [`crate::resolve_call`] (`distance(...)`, `fieldlen(...)`), whose arguments are
+//! checked against the schema when there is one.
 //!
 //! Precedence, lowest first: `OR`, `AND`, comparison (one per operand pair, never chained),
 //! `|`, `^`, `&`, `+ -`, `* /`, unary `-`, parentheses.
@@ -12,6 +13,7 @@
 use crate::MAX_NESTING;
 use crate::error::{Ctx, QueryError, codes};
 use crate::fields::{attribute_names, attribute_type};
+use crate::functions::resolve_call;
 use crate::lexer::{Tok, Token, tokenize};
 use crate::number::Number;
 use pier_model::FieldType;
@@ -376,16 +378,27 @@ impl Parser<'_, '_> {
         self.at += 1;
         self.enter()?;
         let mut args = Vec::new();
+        let mut arg_pos = Vec::new();
         if !self.peek_sym(")") {
+            arg_pos.push(self.pos());
             args.push(self.parse_or()?);
             while self.peek_sym(",") {
                 self.at += 1;
+                arg_pos.push(self.pos());
                 args.push(self.parse_or()?);
             }
         }
         self.expect_sym(")", &format!("to close {name}("))?;
         self.depth -= 1;
         if name != "in" && name != "notin" {
+            self.substitute_kvpairs(&mut args, &arg_pos);
+            // Without a schema the argument types are unknown: the executor checks them.
+            if let Some(schema) = self.ctx.schema
+                && let Err(e) = resolve_call(&name, &args, |f| attribute_type(schema, f))
+            {
+                let at = e.arg.and_then(|i| arg_pos.get(i)).copied().unwrap_or(pos);
+                return Err(self.ctx.error(e.code.unwrap_or(self.code), at, e.message));
+            }
             return Ok(Expr::Call { name, args });
         }
         match <[Expr; 2]>::try_from(args) {
@@ -398,6 +411,27 @@ impl Parser<'_, '_> {
                 pos,
                 format!("{name} takes a field and a double-quoted list: {name}(field, \"v1|v2\")"),
             )),
+        }
+    }
+
+    /// Replaces each argument that names a kvpairs key (and no attribute field) with the key's
+    /// value, as a quoted constant.
+    fn substitute_kvpairs(&mut self, args: &mut [Expr], arg_pos: &[usize]) {
+        let Some(kvpairs) = self.ctx.kvpairs else {
+            return;
+        };
+        for (arg, pos) in args.iter_mut().zip(arg_pos) {
+            let Expr::Field(name) = arg else {
+                continue;
+            };
+            let attribute = self
+                .ctx
+                .schema
+                .is_some_and(|s| attribute_type(s, name).is_some());
+            if let Some(value) = kvpairs.get(name.as_str()).filter(|_| !attribute) {
+                self.fields.retain(|(f, p)| !(p == pos && f == name));
+                *arg = Expr::Str(value.clone());
+            }
         }
     }
 
@@ -484,6 +518,7 @@ mod tests {
             clause: "filter",
             text,
             schema,
+            kvpairs: None,
         })
     }
 
@@ -763,6 +798,79 @@ mod tests {
         assert!(parse_with(&calls, None).is_err());
         let minus = format!("{}1", "-".repeat(100_000));
         assert!(parse_with(&minus, None).is_err());
+    }
+
+    #[test]
+    fn function_arguments_are_checked_against_the_schema() {
+        let s = demo_schema();
+        for ok in [
+            "fieldlen(cate_name)>0",
+            "fieldlen(tags)>=2 AND fieldlen(ids)=0",
+            "distance(lon,lat,\"120.34256\",\"30.56982\")<10",
+            "distance(loc,\"120.3\",\"30.5\")<10",
+            "distance(loc, 120.3, 30.5, \"dist\")<=5.5",
+        ] {
+            assert!(parse_with(ok, Some(&s)).is_ok(), "{ok}");
+        }
+        let cases = [
+            (
+                "buy>1 AND fieldlen(price)>0",
+                codes::FILTER,
+                "'price' is Double",
+                "at position 19",
+            ),
+            (
+                "fieldlen(cate_name, tags)>0",
+                codes::FILTER,
+                "found 2 arguments",
+                "at position 0",
+            ),
+            (
+                "distance(loc,\"120.3\",\"north\")<1",
+                codes::FILTER,
+                "\"north\" is not a number",
+                "at position 21",
+            ),
+            (
+                "distance(loc, \"200\", \"30\")<1",
+                codes::FILTER,
+                "longitude 200",
+                "at position 14",
+            ),
+            (
+                "distance(cate_name,lat,loc)<1",
+                codes::FILTER,
+                "'cate_name' is Literal",
+                "at position 9",
+            ),
+            (
+                "distance(loc)<1",
+                codes::FILTER,
+                "two points",
+                "at position 0",
+            ),
+            (
+                "distance(loc,nope)<1",
+                codes::NOT_ATTRIBUTE_FIELD,
+                "'nope'",
+                "at position 13",
+            ),
+            (
+                "now()>1",
+                codes::FILTER,
+                "now() is not supported",
+                "at position 0",
+            ),
+        ];
+        for (text, code, what, place) in cases {
+            let e = parse_with(text, Some(&s)).unwrap_err();
+            assert_eq!(e.code, code, "{text}: {}", e.message);
+            assert!(
+                e.message.contains(what) && e.message.contains(place),
+                "{text}: {}",
+                e.message
+            );
+        }
     }
 
     #[test]

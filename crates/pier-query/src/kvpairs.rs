@@ -42,6 +42,7 @@ mod tests {
             clause: "kvpairs",
             text,
             schema: None,
+            kvpairs: None,
         })
     }
 

@@ -140,6 +140,7 @@ mod tests {
             clause: "filter",
             text,
             schema: None,
+            kvpairs: None,
         };
         Ok(tokenize(&ctx, codes::FILTER, 0, text)?
             .into_iter()

@@ -35,6 +35,7 @@ mod distinct;
 mod error;
 mod fields;
 mod filter;
+mod functions;
 mod kvpairs;
 mod lexer;
 mod number;
@@ -50,6 +51,7 @@ pub use config::{
 pub use distinct::{Distinct, MAX_DISTINCTS};
 pub use error::{QueryError, codes};
 pub use filter::{ArithOp, CmpOp, Expr};
+pub use functions::{CallError, FUNCTIONS, Function, Point, resolve_call};
 pub use number::Number;
 pub use query::{DEFAULT_BOOST, DEFAULT_INDEX, MAX_BOOST, Query};
 pub use sort::{Order, RANK, SortExpr, SortKey, default_sort};
@@ -82,7 +84,8 @@ pub struct SearchRequest {
     pub final_distinct: BTreeMap<String, String>,
     /// Group statistics, reported as facets.
     pub aggregates: Vec<Aggregate>,
-    /// Values for sort-expression functions.
+    /// Values for sort-expression functions; a function argument that names one of its keys
+    /// (and no attribute field) was replaced by the key's value while parsing.
     pub kvpairs: BTreeMap<String, String>,
 }
 
@@ -96,12 +99,23 @@ pub fn parse_search(query: &str, schema: Option<&Schema>) -> Result<SearchReques
     let mut distinct = Vec::new();
     let mut final_distinct = BTreeMap::new();
     let mut aggregates = Vec::new();
-    let mut kvpairs = BTreeMap::new();
-    for clause in split_clauses(query)? {
+    let clauses = split_clauses(query)?;
+    // kvpairs first: function arguments in the other clauses may name its keys.
+    let kvpairs = match clauses.iter().find(|c| c.kind == ClauseKind::Kvpairs) {
+        Some(clause) => kvpairs::parse_pairs(&Ctx {
+            clause: clause.kind.name(),
+            text: clause.value,
+            schema,
+            kvpairs: None,
+        })?,
+        None => BTreeMap::new(),
+    };
+    for clause in clauses {
         let ctx = Ctx {
             clause: clause.kind.name(),
             text: clause.value,
             schema,
+            kvpairs: Some(&kvpairs),
         };
         // A blank optional clause (`filter=`) is the same as no clause.
         if clause.kind != ClauseKind::Query && clause.value.trim().is_empty() {
@@ -115,7 +129,7 @@ pub fn parse_search(query: &str, schema: Option<&Schema>) -> Result<SearchReques
             ClauseKind::Distinct => distinct = distinct::parse_distinct(&ctx)?,
             ClauseKind::FinalDistinct => final_distinct = kvpairs::parse_pairs(&ctx)?,
             ClauseKind::Aggregate => aggregates = aggregate::parse_aggregate(&ctx)?,
-            ClauseKind::Kvpairs => kvpairs = kvpairs::parse_pairs(&ctx)?,
+            ClauseKind::Kvpairs => {}
         }
     }
     let query = parsed_query.ok_or_else(|| {
@@ -199,6 +213,44 @@ mod tests {
         assert_eq!(r.aggregates[0].functions, vec![AggFun::Count]);
         assert_eq!(r.kvpairs["duniqfield"], "company_id");
         assert!(matches!(r.filter, Some(Expr::In { negated: false, .. })));
+    }
+
+    #[test]
+    fn function_arguments_may_name_kvpairs_keys() {
+        let s = demo_schema();
+        let r = parse_search(
+            "query='a'&&sort=+distance(lon,lat,ulon,ulat)&&kvpairs=ulon:120.3,ulat:30.5,lat:1",
+            Some(&s),
+        )
+        .unwrap();
+        let SortExpr::Expr(Expr::Call { args, .. }) = &r.sort[0].key else {
+            panic!("{:?}", r.sort)
+        };
+        // An attribute field keeps its meaning even when kvpairs has its name.
+        assert_eq!(
+            args,
+            &[
+                Expr::Field("lon".into()),
+                Expr::Field("lat".into()),
+                Expr::Str("120.3".into()),
+                Expr::Str("30.5".into()),
+            ]
+        );
+        let e = parse_search("query='a'&&filter=distance(loc,ulon,ulat)<1", Some(&s)).unwrap_err();
+        assert_eq!(e.code, codes::NOT_ATTRIBUTE_FIELD, "{}", e.message);
+        assert!(e.message.contains("'ulon'"), "{}", e.message);
+        let e = parse_search(
+            "kvpairs=ulon:east,ulat:1&&query='a'&&filter=distance(loc,ulon,ulat)<1",
+            Some(&s),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, codes::FILTER);
+        assert!(
+            e.message
+                .contains("longitude \"east\" is not a number (at position 13"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -375,6 +375,7 @@ mod tests {
             clause: "query",
             text,
             schema,
+            kvpairs: None,
         })
     }
 

@@ -85,6 +85,7 @@ mod tests {
             clause: "sort",
             text,
             schema,
+            kvpairs: None,
         })
     }
 

@@ -11,7 +11,7 @@ const SCHEMA: &str = r#"{"tables": {"main": {"primaryTable": true, "fields": {
     "id": {"type": "LITERAL", "primaryKey": true},
     "title": {"type": "TEXT"}, "body": {"type": "TEXT"}, "title_en": {"type": "TEXT"},
     "cat": {"type": "INT"}, "price": {"type": "INT"}, "rating": {"type": "DOUBLE"},
-    "brand": {"type": "LITERAL"}, "tags": {"type": "LITERAL_ARRAY"}}},
+    "brand": {"type": "LITERAL"}, "tags": {"type": "LITERAL_ARRAY"}, "loc": {"type": "GEO_POINT"}}},
     "extra": {"fields": {"eid": {"type": "LITERAL", "primaryKey": true}, "main_id": {"type": "LITERAL", "joinWith": "main.id"}, "note": {"type": "TEXT"}}}},
     "indexes": {"searchFields": {
         "default": {"fields": ["title", "body"], "analyzer": "chn_standard"},
@@ -19,14 +19,14 @@ const SCHEMA: &str = r#"{"tables": {"main": {"primaryTable": true, "fields": {
         "single": {"fields": ["title"], "analyzer": "chn_single"},
         "brand_kw": {"fields": ["brand"]},
         "price_idx": {"fields": ["price"]}},
-      "filterFields": ["cat", "price", "rating", "brand", "tags"]}}"#;
+      "filterFields": ["cat", "price", "rating", "brand", "tags", "loc"]}}"#;
 
 const DOCS: &str = r#"[
- {"cmd": "add", "fields": {"id": "1", "title": "北京大学百年校庆", "body": "北京大学是中国著名学府", "title_en": "Peking University celebrates", "cat": 1, "price": 100, "rating": 4.5, "brand": "Apple", "tags": ["a", "b"]}},
- {"cmd": "add", "fields": {"id": "2", "title": "清华大学计算机系", "body": "清华园位于海淀", "title_en": "Tsinghua computer science", "cat": 1, "price": 200, "rating": 4.0, "brand": "Huawei", "tags": ["b"]}},
- {"cmd": "add", "fields": {"id": "3", "title": "苹果手机充电器", "body": "快速充电", "title_en": "Apple phone chargers charging fast", "cat": 2, "price": 50, "rating": 3.5, "brand": "Apple", "tags": ["c"]}},
- {"cmd": "add", "fields": {"id": "4", "title": "华为手机", "body": "鸿蒙系统", "title_en": "Huawei phones running", "cat": 2, "price": 300, "rating": 5.0, "brand": "Huawei", "tags": ["a", "c"]}},
- {"cmd": "add", "fields": {"id": "5", "title": "搜索引擎原理", "body": "倒排索引与排序", "title_en": "search engines and inverted indexes", "cat": 3, "price": 80, "rating": 4.2, "brand": "Baidu", "tags": []}},
+ {"cmd": "add", "fields": {"id": "1", "title": "北京大学百年校庆", "body": "北京大学是中国著名学府", "title_en": "Peking University celebrates", "cat": 1, "price": 100, "rating": 4.5, "brand": "Apple", "tags": ["a", "b"], "loc": "116.3105 39.9929"}},
+ {"cmd": "add", "fields": {"id": "2", "title": "清华大学计算机系", "body": "清华园位于海淀", "title_en": "Tsinghua computer science", "cat": 1, "price": 200, "rating": 4.0, "brand": "Huawei", "tags": ["b"], "loc": "116.3264 40.0034"}},
+ {"cmd": "add", "fields": {"id": "3", "title": "苹果手机充电器", "body": "快速充电", "title_en": "Apple phone chargers charging fast", "cat": 2, "price": 50, "rating": 3.5, "brand": "Apple", "tags": ["c"], "loc": "121.4737 31.2304"}},
+ {"cmd": "add", "fields": {"id": "4", "title": "华为手机", "body": "鸿蒙系统", "title_en": "Huawei phones running", "cat": 2, "price": 300, "rating": 5.0, "brand": "Huawei", "tags": ["a", "c"], "loc": "114.0579 22.5431"}},
+ {"cmd": "add", "fields": {"id": "5", "title": "搜索引擎原理", "body": "倒排索引与排序", "title_en": "search engines and inverted indexes", "cat": 3, "price": 80, "rating": 4.2, "brand": "Baidu", "tags": [], "loc": "120.1551 30.2741"}},
  {"cmd": "add", "fields": {"id": "6", "title": "英语教材", "body": "英语学习", "title_en": "university english textbook", "cat": 3, "price": 30, "rating": 2.0, "brand": "Apple", "tags": ["a"]}}
 ]"#;
 
@@ -251,6 +251,38 @@ async fn golden_queries() {
             "query=''&&sort=-price&&distinct=dist_key:brand,dist_count:1,reserved:false,dist_filter:cat<3",
             &["4", "1", "5", "6"],
         ),
+        // Functions: fieldlen counts bytes of a LITERAL and values of an array.
+        (
+            "query=''&&filter=fieldlen(tags)>=2&&sort=+price",
+            &["1", "4"],
+        ),
+        (
+            "query=''&&filter=fieldlen(brand)=5&&sort=+price",
+            &["6", "3", "5", "1"],
+        ),
+        (
+            "query=''&&sort=-fieldlen(tags);+price",
+            &["1", "4", "6", "3", "2", "5"],
+        ),
+        // distance in km from a GEO_POINT field: Peking and Tsinghua universities are about
+        // 1.8 km apart; Hangzhou is about 165 km from Shanghai; document 6 has no location.
+        (
+            "query=''&&filter=distance(loc,\"116.3105\",\"39.9929\")<5&&sort=-distance(loc,\"116.3105\",\"39.9929\")",
+            &["2", "1"],
+        ),
+        (
+            "query=''&&filter=distance(loc,\"121.4737\",\"31.2304\")<200&&sort=+price",
+            &["3", "5"],
+        ),
+        (
+            "query=''&&filter=distance(\"121.4737\",\"31.2304\",loc)>=200&&sort=+distance(loc,\"121.4737\",\"31.2304\")",
+            &["1", "2", "4"],
+        ),
+        // A point given in kvpairs.
+        (
+            "query=''&&filter=distance(loc,ulon,ulat)<5&&sort=+price&&kvpairs=ulon:116.3105,ulat:39.9929",
+            &["1", "2"],
+        ),
         // Secondary-table filter fields are not joined: a clear refusal is tested below.
     ];
     for (query, expected) in cases {
@@ -360,6 +392,33 @@ async fn response_shapes() {
             {"key": "tags", "items": [{"value": "a", "count": 2}, {"value": "b", "count": 2}, {"value": "c", "count": 2}]},
         ])
     );
+    // count() alone over a term's matches, and over a page of no hits (counted in blocks).
+    let v = s
+        .search("query=brand_kw:'Apple'&&aggregate=group_key:cat,agg_fun:count();group_key:price,agg_fun:count(),range:50~150")
+        .await;
+    assert_eq!(
+        v["result"]["facet"],
+        json!([
+            {"key": "cat", "items": [{"value": "1", "count": 1}, {"value": "2", "count": 1}, {"value": "3", "count": 1}]},
+            {"key": "price", "items": [{"value": "50~150", "count": 2}, {"value": "~50", "count": 1}]},
+        ])
+    );
+    assert_eq!(v["result"]["num"], 3);
+    let v = s
+        .search("config=hit:0&&query=''&&aggregate=group_key:brand,agg_fun:count()")
+        .await;
+    assert_eq!(
+        (&v["result"]["total"], &v["result"]["num"]),
+        (&json!(6), &json!(0))
+    );
+    assert_eq!(
+        v["result"]["facet"][0]["items"],
+        json!([
+            {"value": "Apple", "count": 3},
+            {"value": "Huawei", "count": 2},
+            {"value": "Baidu", "count": 1},
+        ])
+    );
     let v = s
         .search("query=''&&aggregate=group_key:cat,agg_fun:distinct_count(brand),agg_filter:price>40,max_group:1")
         .await;
@@ -367,6 +426,40 @@ async fn response_shapes() {
         v["result"]["facet"][0]["items"],
         json!([{"value": "1", "count": 2, "distinct_count": 2}])
     );
+    // The distance a document is sorted by is its sort expression value, in km.
+    let v = s
+        .search("config=format:fulljson&&query=''&&filter=distance(loc,\"116.3105\",\"39.9929\")<5&&sort=-distance(loc,\"116.3105\",\"39.9929\")")
+        .await;
+    let km: f64 = v["result"]["items"][0]["sortExprValues"][0]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1.6..2.0).contains(&km), "{v}");
+    assert_eq!(v["result"]["items"][1]["sortExprValues"][0], "0");
+    // Distinct grades: bands of relevance de-duplicated on their own. Documents 1 and 6 match
+    // both terms and score above document 3; all three are Apple's.
+    let query = "query=en:'university' OR brand_kw:'Apple'&&sort=-RANK";
+    let v = s.search(&format!("config=format:fulljson&&{query}")).await;
+    let scores: Vec<f64> = v["result"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["sortExprValues"][0].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(ids(&v)[2], "3", "{v}");
+    assert!(scores[1] > scores[2], "{v}");
+    let distinct = "distinct=dist_key:brand,reserved:false,update_total_hit:true";
+    let v = s.search(&format!("{query}&&{distinct}")).await;
+    assert_eq!(ids(&v).len(), 1, "{v}");
+    let grade = (scores[1] + scores[2]) / 2.0;
+    let v = s
+        .search(&format!("{query}&&{distinct},grade:{grade}"))
+        .await;
+    let got = ids(&v);
+    assert_eq!(got.len(), 2, "{v}");
+    assert_eq!(got[1], "3", "{v}");
+    assert_eq!(v["result"]["total"], 2, "{v}");
     // Distinct with update_total_hit lowers total.
     let v = s
         .search(
@@ -374,6 +467,16 @@ async fn response_shapes() {
         )
         .await;
     assert_eq!(v["result"]["total"], 3);
+    assert_eq!(v["result"]["viewtotal"], 3);
+    // Without update_total_hit, total keeps the discarded documents but viewtotal, what paging
+    // can reach, does not.
+    let v = s
+        .search("query=''&&distinct=dist_key:brand,dist_count:1,reserved:false")
+        .await;
+    assert_eq!(
+        (&v["result"]["total"], &v["result"]["viewtotal"]),
+        (&json!(6), &json!(3))
+    );
 }
 
 #[tokio::test]
@@ -470,10 +573,44 @@ async fn every_error_code_with_a_message_that_says_what_to_fix() {
         ("query='a'&&sort=-price;", 6115, "sort"),
         ("query='a'&&group=x", 6117, "group"),
         ("query='a'&&distinct=dist_count:1", 6119, "dist_key"),
+        (
+            "query='a'&&distinct=dist_key:tags",
+            6119,
+            "'tags' is LiteralArray: distinct needs an INT or LITERAL attribute field",
+        ),
+        (
+            "query='a'&&distinct=dist_key:cat,dist_count:0",
+            6119,
+            "at least 1",
+        ),
         ("query='a'&&filter=title=\"x\"", 6127, "title"),
         ("query='a'&&filter=brand=Apple", 6135, "quote"),
         ("query='a'&&aggregate=group_key:cat", 6300, "agg_fun"),
-        ("query='a'&&filter=fieldlen(brand)>1", 6113, "not supported"),
+        (
+            "query='a'&&filter=soundex(brand)>1",
+            6113,
+            "soundex() is not supported",
+        ),
+        (
+            "query='a'&&filter=fieldlen(price)>1",
+            6113,
+            "fieldlen takes one LITERAL or array attribute field",
+        ),
+        (
+            "query='a'&&filter=distance(loc,\"116.3\",\"north\")<5",
+            6113,
+            "latitude \"north\" is not a number (at position 21",
+        ),
+        (
+            "query='a'&&sort=+distance(brand,cat,loc)",
+            6115,
+            "the longitude 'brand' is Literal",
+        ),
+        (
+            "query='a'&&filter=distance(loc,\"116.3\",\"95\")<5",
+            6113,
+            "latitude 95 is outside -90..90",
+        ),
         ("query=en:[1,2]", 6008, "range"),
     ];
     for (query, code, needle) in cases {

@@ -28,11 +28,10 @@ pub struct Candidate {
     pub distinct: Vec<Val>,
 }
 
-/// Per-function accumulators of one group.
+/// The accumulator of one function of one group; `count()` has none, a group's document count
+/// is its value.
 #[derive(Debug, Clone)]
 pub enum Acc {
-    /// `count()`.
-    Count(u64),
     /// `sum(..)`.
     Sum(f64),
     /// `max(..)`.
@@ -44,27 +43,27 @@ pub enum Acc {
 }
 
 impl Acc {
-    fn new(f: &AggFun) -> Acc {
-        match f {
-            AggFun::Count => Acc::Count(0),
-            AggFun::Sum(_) => Acc::Sum(0.0),
-            AggFun::Max(_) => Acc::Max(None),
-            AggFun::Min(_) => Acc::Min(None),
-            AggFun::DistinctCount(_) => Acc::Distinct(HashSet::new()),
-        }
+    /// The empty accumulator of `f` and the expression it accumulates; None for `count()`.
+    fn new(f: &AggFun) -> Option<(Acc, &pier_query::Expr)> {
+        Some(match f {
+            AggFun::Count => return None,
+            AggFun::Sum(e) => (Acc::Sum(0.0), e),
+            AggFun::Max(e) => (Acc::Max(None), e),
+            AggFun::Min(e) => (Acc::Min(None), e),
+            AggFun::DistinctCount(e) => (Acc::Distinct(HashSet::new()), e),
+        })
     }
 
-    /// Adds one document's argument value (None for `count()`).
-    fn add(&mut self, value: Option<&Val>) {
-        let number = value.and_then(Val::as_f64);
+    /// Adds one document's argument value.
+    fn add(&mut self, value: &Val) {
+        let number = value.as_f64();
         match self {
-            Acc::Count(n) => *n += 1,
             Acc::Sum(s) => *s += number.unwrap_or(0.0),
             Acc::Max(m) => *m = max_opt(*m, number, f64::max),
             Acc::Min(m) => *m = max_opt(*m, number, f64::min),
             Acc::Distinct(set) => {
-                if let Some(v) = value.filter(|v| **v != Val::Null) {
-                    set.insert(v.to_display());
+                if *value != Val::Null {
+                    set.insert(value.to_display());
                 }
             }
         }
@@ -72,7 +71,6 @@ impl Acc {
 
     fn merge(&mut self, other: Acc) {
         match (self, other) {
-            (Acc::Count(a), Acc::Count(b)) => *a += b,
             (Acc::Sum(a), Acc::Sum(b)) => *a += b,
             (Acc::Max(a), Acc::Max(b)) => *a = max_opt(*a, b, f64::max),
             (Acc::Min(a), Acc::Min(b)) => *a = max_opt(*a, b, f64::min),
@@ -84,7 +82,6 @@ impl Acc {
     /// The accumulated value as a number.
     pub fn value(&self) -> f64 {
         match self {
-            Acc::Count(n) => *n as f64,
             Acc::Sum(s) => *s,
             Acc::Max(v) | Acc::Min(v) => v.unwrap_or(0.0),
             Acc::Distinct(set) => set.len() as f64,
@@ -172,8 +169,8 @@ struct AggPlan {
     filter: Option<Compiled>,
     key: Compiled,
     range: Vec<f64>,
-    /// Each function's empty accumulator and compiled argument.
-    functions: Vec<(Acc, Option<Compiled>)>,
+    /// The empty accumulator and compiled argument of each function but `count()`.
+    functions: Vec<(Acc, Compiled)>,
 }
 
 /// Most term ordinals (or range buckets) a segment's groups are kept for in a dense array;
@@ -252,7 +249,7 @@ impl SegGroups {
     }
 
     /// The group of `key`, created with a copy of `empty` accumulators when new.
-    fn entry(&mut self, key: SegKey, empty: &[(Acc, Option<Compiled>)]) -> &mut GroupAcc {
+    fn entry(&mut self, key: SegKey, empty: &[(Acc, Compiled)]) -> &mut GroupAcc {
         let group = match key {
             SegKey::Slot(i) if (i as usize) < self.dense.len() => &mut self.dense[i as usize],
             key => self.sparse.entry(key).or_default(),
@@ -284,6 +281,9 @@ pub struct PlanSegment {
     worst: Option<(Vec<Val>, DocAddress)>,
     after: Option<DocId>,
     keep: usize,
+    /// Only the total and aggregates of `count()` alone over single-valued keys, without
+    /// filters: blocks of documents are counted straight from the columns.
+    count_only: bool,
     collected: Collected,
 }
 
@@ -397,18 +397,8 @@ impl PlanCollector {
                     functions: a
                         .functions
                         .iter()
-                        .map(|f| {
-                            let arg = match f {
-                                AggFun::Count => None,
-                                AggFun::Sum(e)
-                                | AggFun::Max(e)
-                                | AggFun::Min(e)
-                                | AggFun::DistinctCount(e) => {
-                                    Some(compile(e, "aggregate", codes::AGGREGATE)?)
-                                }
-                            };
-                            Ok((Acc::new(f), arg))
-                        })
+                        .filter_map(Acc::new)
+                        .map(|(acc, e)| Ok((acc, compile(e, "aggregate", codes::AGGREGATE)?)))
                         .collect::<Result<_, SearchError>>()?,
                 })
             })
@@ -423,6 +413,12 @@ impl PlanCollector {
                 Ordering::Greater => Some(DocId::MAX),
             });
         let groups = aggs.iter().map(|a| SegGroups::new(a, &columns)).collect();
+        let count_only = filter.is_none()
+            && self.keep == 0
+            && after.is_none()
+            && aggs.iter().all(|a| {
+                a.filter.is_none() && a.functions.is_empty() && columns.single_valued(&a.key)
+            });
         Ok(PlanSegment {
             segment: segment_ord,
             columns,
@@ -437,6 +433,7 @@ impl PlanCollector {
             worst: None,
             after,
             keep: self.keep,
+            count_only,
             collected: Collected {
                 groups: vec![Groups::new(); r.aggregates.len()],
                 ..Collected::default()
@@ -463,6 +460,24 @@ fn bucket_label(i: usize, range: &[f64]) -> String {
 
 impl SegmentCollector for PlanSegment {
     type Fruit = Collected;
+
+    /// tantivy hands over blocks of matches when nothing is scored and nothing is deleted.
+    fn collect_block(&mut self, docs: &[DocId]) {
+        if !self.count_only {
+            for doc in docs {
+                self.collect(*doc, 0.0);
+            }
+            return;
+        }
+        self.collected.total += docs.len() as u64;
+        for (plan, groups) in self.aggs.iter().zip(&mut self.groups) {
+            self.columns.first_atoms(&plan.key, docs, |atom| {
+                if let Some(key) = groups.key(atom, &plan.range) {
+                    groups.entry(key, &[]).0 += 1;
+                }
+            });
+        }
+    }
 
     fn collect(&mut self, doc: DocId, score: Score) {
         if self.after.is_some_and(|after| doc <= after) {
@@ -497,8 +512,7 @@ impl SegmentCollector for PlanSegment {
                 let (count, accs) = groups.entry(key, &plan.functions);
                 *count += 1;
                 for (acc, (_, arg)) in accs.iter_mut().zip(&plan.functions) {
-                    let v = arg.as_ref().map(|e| self.columns.eval(e, doc));
-                    acc.add(v.as_ref());
+                    acc.add(&self.columns.eval(arg, doc));
                 }
             }
         }
@@ -610,9 +624,10 @@ impl PlanSegment {
 }
 
 /// Applies the distinct specs to the ordered `candidates` (spec §4.2): in each of `times`
-/// rounds a key value keeps at most `count` documents; documents exempt by `dist_filter`
-/// always stay. Returns the kept list (with the rest appended when `reserved`) and how many
-/// documents were dropped.
+/// rounds a key value keeps at most `count` documents (per score band when the spec has
+/// `grade` boundaries); documents exempt by `dist_filter` always stay, among the first round's.
+/// Returns the kept list (with the rest appended when `reserved`) and how many documents were
+/// dropped.
 pub fn apply_distinct(candidates: Vec<Candidate>, specs: &[Distinct]) -> (Vec<Candidate>, u64) {
     let mut list = candidates;
     let mut dropped = 0;
@@ -620,7 +635,7 @@ pub fn apply_distinct(candidates: Vec<Candidate>, specs: &[Distinct]) -> (Vec<Ca
         let mut front = Vec::with_capacity(list.len());
         let mut remaining = list;
         for _ in 0..spec.times.max(1) {
-            let mut taken: HashMap<String, u32> = HashMap::new();
+            let mut taken: HashMap<(usize, String), u32> = HashMap::new();
             let mut next = Vec::new();
             for c in remaining {
                 let key = &c.distinct[i];
@@ -628,7 +643,8 @@ pub fn apply_distinct(candidates: Vec<Candidate>, specs: &[Distinct]) -> (Vec<Ca
                     front.push(c);
                     continue;
                 }
-                let n = taken.entry(key.to_display()).or_default();
+                let grade = bucket(f64::from(c.score), &spec.grades);
+                let n = taken.entry((grade, key.to_display())).or_default();
                 if *n < spec.count {
                     *n += 1;
                     front.push(c);
@@ -646,4 +662,75 @@ pub fn apply_distinct(candidates: Vec<Candidate>, specs: &[Distinct]) -> (Vec<Ca
         list = front;
     }
     (list, dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Candidates in list order: (score, distinct key; None for exempt).
+    fn list(items: &[(f32, Option<&str>)]) -> Vec<Candidate> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, (score, key))| Candidate {
+                address: DocAddress::new(0, i as DocId),
+                score: *score,
+                keys: Vec::new(),
+                distinct: vec![key.map_or(Val::Null, |k| Val::Str(k.into()))],
+            })
+            .collect()
+    }
+
+    fn spec(count: u32, times: u32, reserved: bool, grades: &[f64]) -> Distinct {
+        Distinct {
+            key: "k".into(),
+            count,
+            times,
+            reserved,
+            update_total_hit: true,
+            filter: None,
+            grades: grades.to_vec(),
+        }
+    }
+
+    fn order(out: &[Candidate]) -> Vec<DocId> {
+        out.iter().map(|c| c.address.doc_id).collect()
+    }
+
+    #[test]
+    fn rounds_take_count_per_key_and_exempt_documents_join_the_first() {
+        let docs = [
+            (9.0, Some("a")),
+            (8.0, Some("a")),
+            (7.0, Some("a")),
+            (6.0, None),
+            (5.0, Some("b")),
+            (4.0, Some("b")),
+        ];
+        let (out, dropped) = apply_distinct(list(&docs), &[spec(1, 1, false, &[])]);
+        assert_eq!((order(&out), dropped), (vec![0, 3, 4], 3));
+        let (out, dropped) = apply_distinct(list(&docs), &[spec(1, 2, false, &[])]);
+        assert_eq!((order(&out), dropped), (vec![0, 3, 4, 1, 5], 1));
+        let (out, dropped) = apply_distinct(list(&docs), &[spec(2, 1, true, &[])]);
+        assert_eq!((order(&out), dropped), (vec![0, 1, 3, 4, 5, 2], 0));
+    }
+
+    #[test]
+    fn grades_de_duplicate_each_score_band_on_its_own() {
+        // Bands: [5, ∞) holds documents 0-2, [3, 5) documents 3-4, below 3 document 5.
+        let docs = [
+            (9.0, Some("a")),
+            (8.0, Some("a")),
+            (5.0, Some("b")),
+            (4.0, Some("a")),
+            (3.0, Some("b")),
+            (1.0, Some("a")),
+        ];
+        let (out, dropped) = apply_distinct(list(&docs), &[spec(1, 1, false, &[3.0, 5.0])]);
+        assert_eq!((order(&out), dropped), (vec![0, 2, 3, 4, 5], 1));
+        // Without grades, one document per key in all.
+        let (out, _) = apply_distinct(list(&docs), &[spec(1, 1, false, &[])]);
+        assert_eq!(order(&out), vec![0, 2]);
+    }
 }

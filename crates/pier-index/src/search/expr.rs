@@ -8,10 +8,10 @@
 use super::SearchError;
 use crate::table_index::filter_field_name;
 use pier_model::{FieldSchema, FieldType};
-use pier_query::{ArithOp, CmpOp, Expr, codes};
+use pier_query::{ArithOp, CmpOp, Expr, Function, Point, codes, resolve_call};
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use tantivy::columnar::{Column as NumColumn, StrColumn};
+use tantivy::columnar::{Cardinality, Column as NumColumn, StrColumn};
 use tantivy::{DocId, SegmentReader};
 
 /// A value produced while evaluating an expression.
@@ -221,6 +221,47 @@ pub enum Compiled {
     IsNull(Box<Compiled>, bool),
     /// A key path into JSON text.
     JsonPath(Box<Compiled>, Vec<String>),
+    /// `fieldlen(field)`: the byte length of a string value, the number of values of a
+    /// multi-value field, 0 for none.
+    FieldLen(Box<Compiled>),
+    /// `distance(a, b)` in kilometres.
+    Distance(Box<[CompiledPoint; 2]>),
+}
+
+/// A point of a compiled `distance` call.
+pub enum CompiledPoint {
+    /// A GEO_POINT field, whose values read `"lon lat"`.
+    Geo(Compiled),
+    /// A longitude and a latitude.
+    LonLat(Compiled, Compiled),
+}
+
+/// Mean radius of the Earth in kilometres, the unit of `distance()`.
+const EARTH_RADIUS_KM: f64 = 6371.0;
+
+/// The great-circle (haversine) distance in kilometres between two `(lon, lat)` points in
+/// degrees.
+fn haversine_km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (lon1, lat1) = (a.0.to_radians(), a.1.to_radians());
+    let (lon2, lat2) = (b.0.to_radians(), b.1.to_radians());
+    let h = ((lat2 - lat1) / 2.0).sin().powi(2)
+        + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
+}
+
+/// A GEO_POINT value `"lon lat"` as numbers (a multi-value field gives its first point).
+fn geo_point(v: &Val) -> Option<(f64, f64)> {
+    match v {
+        Val::Str(s) => {
+            let mut parts = s.split_whitespace().map(str::parse::<f64>);
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(Ok(lon)), Some(Ok(lat)), None) => Some((lon, lat)),
+                _ => None,
+            }
+        }
+        Val::Many(items) => items.first().and_then(geo_point),
+        _ => None,
+    }
 }
 
 /// The value at `path` in the JSON text `text`: strings as [`Val::Str`], numbers as numbers,
@@ -428,13 +469,35 @@ impl SegmentColumns {
             ),
             Expr::IsNull { expr, negated } => Compiled::IsNull(Box::new(sub(expr)?), *negated),
             Expr::JsonPath { expr, path } => Compiled::JsonPath(Box::new(sub(expr)?), path.clone()),
-            Expr::Call { name, .. } => {
-                return Err(SearchError {
-                    code,
-                    message: format!(
-                        "{clause} clause: function {name}() is not supported by pier; supported: in(), notin()"
-                    ),
-                });
+            Expr::Call { name, args } => {
+                let field_type = |f: &str| {
+                    let bare = f.rsplit_once('.').map_or(f, |(_, f)| f);
+                    fields.iter().find(|x| x.name == bare).map(|x| x.field_type)
+                };
+                let function = resolve_call(name, args, field_type).map_err(|e| SearchError {
+                    code: e.code.unwrap_or(code),
+                    message: format!("{clause} clause: {}", e.message),
+                })?;
+                match function {
+                    Function::FieldLen(field) => {
+                        Compiled::FieldLen(Box::new(self.field(segment, fields, field, clause)?))
+                    }
+                    Function::Distance(points) => {
+                        let [a, b] = points;
+                        let mut point = |p: Point<'_>| -> Result<CompiledPoint, SearchError> {
+                            Ok(match p {
+                                Point::Geo(field) => {
+                                    CompiledPoint::Geo(self.field(segment, fields, field, clause)?)
+                                }
+                                Point::LonLat(lon, lat) => CompiledPoint::LonLat(
+                                    self.compile(segment, fields, lon, clause, code)?,
+                                    self.compile(segment, fields, lat, clause, code)?,
+                                ),
+                            })
+                        };
+                        Compiled::Distance(Box::new([point(a)?, point(b)?]))
+                    }
+                }
             }
         })
     }
@@ -487,6 +550,25 @@ impl SegmentColumns {
             slot,
             fields[index].field_type.element().is_some(),
         ))
+    }
+}
+
+/// Documents whose first values [`first_vals`] decodes at a time (tantivy's collector blocks are
+/// this long).
+const BLOCK: usize = 64;
+
+/// Calls `f` with the first value of `column`, if any, for each of `docs`.
+fn first_vals<T>(column: &NumColumn<T>, docs: &[DocId], mut f: impl FnMut(T))
+where
+    T: PartialOrd + Copy + std::fmt::Debug + Send + Sync + 'static,
+{
+    let mut buf = [None; BLOCK];
+    for chunk in docs.chunks(BLOCK) {
+        let vals = &mut buf[..chunk.len()];
+        // Empty and multi-value columns leave the slots of documents without a value alone.
+        vals.fill(None);
+        column.first_vals(chunk, vals);
+        vals.iter().flatten().for_each(|v| f(*v));
     }
 }
 
@@ -579,6 +661,7 @@ impl SegmentColumns {
                 Val::Str(s) => json_path(&s, path),
                 _ => Val::Null,
             },
+            Compiled::FieldLen(_) | Compiled::Distance(_) => self.eval_function(expr, doc),
             Compiled::Compare(..)
             | Compiled::CompareConst(..)
             | Compiled::And(_)
@@ -587,6 +670,38 @@ impl SegmentColumns {
             | Compiled::In(..)
             | Compiled::Like(..)
             | Compiled::IsNull(..) => Val::Int(self.test(expr, doc) as i64),
+        }
+    }
+
+    /// The value of a function call for `doc`. Kept out of [`SegmentColumns::eval`] so that
+    /// the commoner expressions' evaluation stays small.
+    #[inline(never)]
+    fn eval_function(&mut self, expr: &Compiled, doc: DocId) -> Val {
+        match expr {
+            Compiled::FieldLen(e) => Val::Int(match self.eval(e, doc) {
+                Val::Str(s) => s.len() as i64,
+                Val::Many(items) => items.len() as i64,
+                _ => 0,
+            }),
+            Compiled::Distance(points) => {
+                let [a, b] = &**points;
+                match (self.point(a, doc), self.point(b, doc)) {
+                    (Some(a), Some(b)) => Val::Float(haversine_km(a, b)),
+                    _ => Val::Null,
+                }
+            }
+            _ => self.eval(expr, doc),
+        }
+    }
+
+    /// The `(lon, lat)` of a `distance` point for `doc`, if it has one.
+    fn point(&mut self, point: &CompiledPoint, doc: DocId) -> Option<(f64, f64)> {
+        match point {
+            CompiledPoint::Geo(field) => geo_point(&self.eval(field, doc)),
+            CompiledPoint::LonLat(lon, lat) => Some((
+                self.operand(lon, doc).as_f64()?,
+                self.operand(lat, doc).as_f64()?,
+            )),
         }
     }
 
@@ -604,6 +719,37 @@ impl SegmentColumns {
         if let Compiled::Field(slot, _) = expr {
             self.opened[*slot].1.atoms(doc, out);
         }
+    }
+
+    /// Calls `f` with the first value, if any, of the column `expr` reads for each of `docs`
+    /// (nothing unless `expr` is a field), decoding the column a block at a time.
+    pub fn first_atoms(&self, expr: &Compiled, docs: &[DocId], mut f: impl FnMut(Atom)) {
+        let Compiled::Field(slot, _) = expr else {
+            return;
+        };
+        match &self.opened[*slot].1 {
+            Column::I64(c) => first_vals(c, docs, |v| f(Atom::Int(v))),
+            Column::F64(c) => first_vals(c, docs, |v| f(Atom::Float(v))),
+            Column::U64(c) => first_vals(c, docs, |v| f(Atom::Int(v as i64))),
+            Column::Str(c) => first_vals(c.ords(), docs, |o| f(Atom::Ord(o))),
+            Column::Missing => {}
+        }
+    }
+
+    /// Whether no document of this segment holds several values in the column `expr` reads
+    /// (false unless `expr` is a field).
+    pub fn single_valued(&self, expr: &Compiled) -> bool {
+        let Compiled::Field(slot, _) = expr else {
+            return false;
+        };
+        let cardinality = match &self.opened[*slot].1 {
+            Column::I64(c) => c.get_cardinality(),
+            Column::F64(c) => c.get_cardinality(),
+            Column::U64(c) => c.get_cardinality(),
+            Column::Str(c) => c.ords().get_cardinality(),
+            Column::Missing => return true,
+        };
+        cardinality != Cardinality::Multivalued
     }
 
     /// How many distinct strings the column `expr` reads holds in this segment (None unless it
@@ -715,6 +861,39 @@ impl SegmentColumns {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distances_are_great_circle_kilometres() {
+        assert_eq!(haversine_km((120.0, 30.0), (120.0, 30.0)), 0.0);
+        // One degree of latitude is about 111.19 km on a sphere of radius 6371 km.
+        let degree = haversine_km((0.0, 0.0), (0.0, 1.0));
+        assert!((degree - 111.19).abs() < 0.01, "{degree}");
+        // Beijing to Shanghai, about 1067 km.
+        let d = haversine_km((116.4074, 39.9042), (121.4737, 31.2304));
+        assert!((1060.0..1075.0).contains(&d), "{d}");
+        // Antipodes: half the circumference, without NaN from rounding.
+        let half = haversine_km((0.0, 0.0), (180.0, 0.0));
+        assert!((half - std::f64::consts::PI * EARTH_RADIUS_KM).abs() < 1e-6);
+    }
+
+    #[test]
+    fn geo_points_read_lon_then_lat() {
+        assert_eq!(
+            geo_point(&Val::Str("120.5 30.25".into())),
+            Some((120.5, 30.25))
+        );
+        assert_eq!(
+            geo_point(&Val::Many(vec![
+                Val::Str("1 2".into()),
+                Val::Str("3 4".into())
+            ])),
+            Some((1.0, 2.0))
+        );
+        for bad in ["", "120.5", "a b", "1 2 3"] {
+            assert_eq!(geo_point(&Val::Str(bad.into())), None, "{bad}");
+        }
+        assert_eq!(geo_point(&Val::Null), None);
+    }
 
     #[test]
     fn json_paths() {

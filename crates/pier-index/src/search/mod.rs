@@ -139,6 +139,9 @@ pub struct SearchOutput {
     /// Documents that match the query and filter (less those dropped by distinct with
     /// `update_total_hit`).
     pub total: u64,
+    /// How many results ranked pages can reach: `total` less every document distinct
+    /// discarded (with or without `update_total_hit`), at most [`MAX_VIEW_TOTAL`].
+    pub viewtotal: u64,
     /// The requested page.
     pub hits: Vec<Hit>,
     /// One facet per aggregate spec.
@@ -195,6 +198,12 @@ impl TableIndex {
                     .search(collect_query, &collector)
                     .map_err(SearchError::from_tantivy)?;
                 let (ordered, dropped) = apply_distinct(collected.candidates, &request.distinct);
+                // Without distinct, only the page's candidates were kept.
+                let reachable = if request.distinct.is_empty() {
+                    collected.total
+                } else {
+                    ordered.len() as u64
+                };
                 let picked = if split {
                     top_by_score(searcher, &*query, start, hit)?.1
                 } else {
@@ -204,6 +213,7 @@ impl TableIndex {
                 let hits = self.fetch(searcher, &query, picked, request, summaries)?;
                 return Ok(SearchOutput {
                     total: collected.total - dropped.min(collected.total),
+                    viewtotal: reachable.min(MAX_VIEW_TOTAL),
                     hits,
                     facets,
                 });
@@ -225,6 +235,7 @@ impl TableIndex {
         let hits = self.fetch(searcher, &query, picked, request, summaries)?;
         Ok(SearchOutput {
             total,
+            viewtotal: total.min(MAX_VIEW_TOTAL),
             hits,
             facets: Vec::new(),
         })
@@ -378,15 +389,22 @@ fn facets(request: &SearchRequest, groups: Vec<collect::Groups>) -> Vec<Facet> {
         .map(|(spec, groups)| {
             let mut items: Vec<FacetItem> = groups
                 .into_iter()
-                .map(|(value, (count, accs))| FacetItem {
-                    value,
-                    count,
-                    values: spec
+                .map(|(value, (count, accs))| {
+                    // Accumulators are kept for every function but count(), in clause order.
+                    let mut accs = accs.iter().map(Acc::value);
+                    let values = spec
                         .functions
                         .iter()
-                        .zip(&accs)
-                        .map(|(f, a): (&AggFun, &Acc)| (f.name(), a.value()))
-                        .collect(),
+                        .map(|f| match f {
+                            AggFun::Count => (f.name(), count as f64),
+                            _ => (f.name(), accs.next().unwrap_or(0.0)),
+                        })
+                        .collect();
+                    FacetItem {
+                        value,
+                        count,
+                        values,
+                    }
                 })
                 .collect();
             items.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));

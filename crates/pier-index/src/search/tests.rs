@@ -13,9 +13,10 @@ fn open(dir: &std::path::Path) -> TableIndex {
     let s = Schema::from_json(&json!({"tables": {"main": {"fields": {
         "id": {"type": "LITERAL", "primaryKey": true}, "title": {"type": "TEXT"},
         "brand": {"type": "LITERAL"}, "tags": {"type": "LITERAL_ARRAY"}, "cat": {"type": "INT"},
-        "price": {"type": "INT"}, "sizes": {"type": "INT_ARRAY"}, "rating": {"type": "DOUBLE"}}}},
+        "price": {"type": "INT"}, "sizes": {"type": "INT_ARRAY"}, "rating": {"type": "DOUBLE"},
+        "loc": {"type": "GEO_POINT"}}}},
         "indexes": {"searchFields": {"default": {"fields": ["title"], "analyzer": "chn_standard"}},
-        "filterFields": ["brand", "tags", "cat", "price", "sizes", "rating"]}}))
+        "filterFields": ["brand", "tags", "cat", "price", "sizes", "rating", "loc"]}}))
     .unwrap();
     let (search, filters) = pier_model::schema::table_indexes(&s, "main");
     TableIndex::open(dir, &search, &filters).unwrap()
@@ -375,4 +376,182 @@ fn a_page_of_zero_hits_only_counts() {
             "{query}"
         );
     }
+}
+
+/// The ids of a page, in order.
+fn page_ids(out: &SearchOutput) -> Vec<&str> {
+    out.hits
+        .iter()
+        .map(|h| h.fields["id"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn fieldlen_counts_bytes_and_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path());
+    three_segments(&index);
+    let ids = |filter: &str| {
+        let out = search(
+            &index,
+            &format!("query=''&&filter={filter}&&sort=+price"),
+            ranked(10),
+        );
+        page_ids(&out).join(",")
+    };
+    // Brands are one byte; documents 3 has none (length 0).
+    assert_eq!(ids("fieldlen(brand)=1"), "1,6,4,5,2");
+    assert_eq!(ids("fieldlen(brand)=0"), "3");
+    // Tags: 1 → 2 values, 2 → 1, 3 → none, 4 → 2, 5/6 → none.
+    assert_eq!(ids("fieldlen(tags)>=2"), "1,4");
+    assert_eq!(ids("fieldlen(tags)=0"), "6,5,3");
+    assert_eq!(ids("fieldlen(sizes)=1"), "4");
+    // As a sort key: most tags first, then price.
+    let out = search(&index, "query=''&&sort=-fieldlen(tags);+price", ranked(3));
+    assert_eq!(page_ids(&out), ["1", "4", "2"]);
+    assert_eq!(out.hits[0].sort_values[0], super::Val::Int(2));
+}
+
+#[test]
+fn distance_filters_and_sorts_in_kilometres() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path());
+    // Hangzhou West Lake, Hangzhou East station (about 8.6 km away), Shanghai (about 165 km),
+    // and a document without a location.
+    segment(
+        &index,
+        &[
+            json!({"id": "lake", "title": "a", "loc": "120.1485 30.2425", "price": 1}),
+            json!({"id": "east", "title": "a", "loc": "120.2126 30.2908", "price": 2}),
+        ],
+    );
+    segment(
+        &index,
+        &[
+            json!({"id": "shanghai", "title": "a", "loc": "121.4737 31.2304", "price": 3}),
+            json!({"id": "none", "title": "a", "price": 4}),
+        ],
+    );
+    let here = "\"120.1485\",\"30.2425\"";
+    let out = search(
+        &index,
+        &format!("query=''&&filter=distance(loc,{here})<10&&sort=+distance(loc,{here})"),
+        ranked(10),
+    );
+    assert_eq!(page_ids(&out), ["lake", "east"]);
+    let super::Val::Float(km) = out.hits[1].sort_values[0] else {
+        panic!("{:?}", out.hits[1].sort_values)
+    };
+    assert!((8.0..9.0).contains(&km), "{km}");
+    // The four-argument form with constants on both sides, and a document without a point,
+    // which no distance comparison keeps.
+    let out = search(
+        &index,
+        &format!(
+            "query=''&&filter=distance({here},\"121.4737\",\"31.2304\")>100 AND distance(loc,{here})>100"
+        ),
+        ranked(10),
+    );
+    assert_eq!(page_ids(&out), ["shanghai"]);
+    let out = search(
+        &index,
+        &format!("query=''&&sort=-distance(loc,{here})"),
+        ranked(10),
+    );
+    assert_eq!(page_ids(&out), ["shanghai", "east", "lake", "none"]);
+}
+
+#[test]
+fn function_errors_from_unchecked_filters_name_the_clause() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path());
+    three_segments(&index);
+    // Parsed without a schema, as other dialects' filters arrive: the executor checks.
+    for (query, code, needle) in [
+        (
+            "query=''&&filter=fieldlen(price)>0",
+            6113,
+            "filter clause: fieldlen takes",
+        ),
+        (
+            "query=''&&sort=+distance(brand,cat,loc)",
+            6115,
+            "sort clause: distance(): the longitude 'brand'",
+        ),
+        (
+            "query=''&&filter=fieldlen(nope)>0",
+            6127,
+            "'nope' is not an attribute field",
+        ),
+        (
+            "query=''&&filter=soundex(brand)=1",
+            6113,
+            "soundex() is not supported",
+        ),
+    ] {
+        let request = Arc::new(pier_query::parse_search(query, None).unwrap());
+        let e = index
+            .search(&index.searcher(), &request, ranked(10), &[])
+            .unwrap_err();
+        assert_eq!(e.code, code, "{query}: {}", e.message);
+        assert!(e.message.contains(needle), "{query}: {}", e.message);
+    }
+}
+
+/// Aggregates of `count()` alone over single-valued keys are counted a block of documents at a
+/// time from the columns: they must give what the per-document path gives (forced here by an
+/// `agg_filter` that holds for every document).
+#[test]
+fn count_only_aggregates_agree_with_the_per_document_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path());
+    three_segments(&index);
+    let specs = [
+        "group_key:brand,agg_fun:count()",
+        "group_key:cat,agg_fun:count()",
+        "group_key:rating,agg_fun:count()",
+        "group_key:price,agg_fun:count(),range:10~50",
+        "group_key:tags,agg_fun:count()",
+    ];
+    for spec in specs {
+        // A term ranked by relevance, and a page of no hits: the paths that only count.
+        for (query, page) in [("default:'apple'", ranked(10)), ("''", ranked(0))] {
+            let fast = search(&index, &format!("query={query}&&aggregate={spec}"), page);
+            let general = search(
+                &index,
+                &format!("query={query}&&aggregate={spec},agg_filter:price>=0"),
+                page,
+            );
+            assert_eq!(fast.total, general.total, "{query} {spec}");
+            assert_eq!(
+                groups(&fast.facets[0]),
+                groups(&general.facets[0]),
+                "{query} {spec}"
+            );
+        }
+    }
+    let out = search(
+        &index,
+        "query=default:'apple'&&aggregate=group_key:brand,agg_fun:count();group_key:price,agg_fun:count(),range:10~50",
+        ranked(10),
+    );
+    let count = |facet: &Facet, label: &str| groups(facet)[label].0;
+    assert_eq!(
+        [
+            count(&out.facets[0], "b"),
+            count(&out.facets[0], "c"),
+            count(&out.facets[0], "d")
+        ],
+        [1, 2, 1]
+    );
+    // Prices 5, 60, 100, 10, 49 among the apples.
+    assert_eq!(
+        [
+            count(&out.facets[1], "~10"),
+            count(&out.facets[1], "10~50"),
+            count(&out.facets[1], "50~")
+        ],
+        [1, 2, 2]
+    );
+    assert_eq!(out.facets[0].items[0].values, vec![("count", 2.0)]);
 }

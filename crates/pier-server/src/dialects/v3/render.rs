@@ -5,7 +5,7 @@
 use super::search::Answer;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use pier_index::search::{MAX_VIEW_TOTAL, SearchOutput};
+use pier_index::search::SearchOutput;
 use pier_query::Format;
 use serde_json::{Map, Value, json};
 use std::time::Instant;
@@ -43,7 +43,7 @@ pub fn answer(app: &str, request_id: &str, started: Instant, answer: Answer) -> 
         "searchtime": searchtime,
         "total": output.total,
         "num": items.len(),
-        "viewtotal": output.total.min(MAX_VIEW_TOTAL),
+        "viewtotal": output.viewtotal,
         "items": items,
         "facet": facets(&output),
     });
