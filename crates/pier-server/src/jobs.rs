@@ -364,7 +364,7 @@ fn check(engine: &Engine, job: &mut UploadJob, file: &Path, ops: &Path) -> Resul
         serde_json::to_writer(&mut out, &op).map_err(|e| io(e.into()))?;
         out.write_all(b"\n").map_err(io)?;
         rows += 1;
-        if line_no % CANCEL_CHECK_LINES == 0
+        if line_no.is_multiple_of(CANCEL_CHECK_LINES)
             && engine.upload_jobs().get(&job.id)?.status == JobStatus::Cancelling
         {
             return Err(Stop::Cancelled);
