@@ -13,6 +13,7 @@ never asks selenium-manager to download anything. scripts/test.sh installs them 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
@@ -227,3 +228,49 @@ def test_search_shows_highlighted_results_and_readable_errors(pier, browser, sho
     assert "Error 6" in alert.text
     shot(browser, "08-search-error")
 
+
+
+def test_upload_jobs_show_progress_and_cancel(pier, browser, tmp_path):
+    from test_adb_jobs import BIG_DIM, MID_ROWS, Coll, write_rows
+
+    c = Coll(pier, BIG_DIM)
+    path = tmp_path / "rows.jsonl"
+    rows = write_rows(path, BIG_DIM, rows=MID_ROWS)
+    with path.open("rb") as f:
+        uploaded = pier.post("/api/v1/uploads", data=f).json()
+    done = pier.post("/api/v1/upload-jobs", json={"namespace": c.ns, "collection": c.name,
+                                                   "file_url": uploaded["url"]}).json()
+    job_row = f"//table[@id='jobs']//tr[th/code[text()='{done['id']}']]"
+    # A finished job: status, rows and no cancel button.
+    WebDriverWait(browser, 120, poll_frequency=0.5).until(
+        lambda _: pier.get(f"/api/v1/upload-jobs/{done['id']}").json()["status"] == "Success")
+    log_in(browser, pier, "/")
+    row = browser.find_element(By.XPATH, job_row)
+    assert row.find_element(By.CSS_SELECTOR, "td.status").text == "Success"
+    assert f"{rows:,} of {rows:,}" in row.text
+    assert not row.find_elements(By.TAG_NAME, "button")
+
+    # A running job has a progress bar and a cancel button that works from the keyboard.
+    running = pier.post("/api/v1/upload-jobs", json={"namespace": c.ns, "collection": c.name,
+                                                      "file_url": uploaded["url"]}).json()
+    browser.get(pier.url("/"))
+    row = browser.find_element(By.XPATH, f"//table[@id='jobs']//tr[th/code[text()='{running['id']}']]")
+    status = row.find_element(By.CSS_SELECTOR, "td.status").text
+    assert status in ("Start", "Running"), status
+    shot(browser, "07-upload-job-running")
+    cancel = row.find_element(By.XPATH, ".//button[text()='Cancel']")
+    assert cancel.get_attribute("aria-label") == f"Cancel job {running['id']}"
+    cancel.send_keys(Keys.ENTER)
+    WebDriverWait(browser, 10).until(lambda d: urlparse(d.current_url).fragment == "jobs-heading")
+    job = None
+    for _ in range(100):
+        job = pier.get(f"/api/v1/upload-jobs/{running['id']}").json()
+        if job["status"] == "Cancelled":
+            break
+        time.sleep(0.2)
+    assert job["status"] == "Cancelled"
+    browser.get(pier.url("/"))
+    row = browser.find_element(By.XPATH, f"//table[@id='jobs']//tr[th/code[text()='{running['id']}']]")
+    assert row.find_element(By.CSS_SELECTOR, "td.status").text == "Cancelled"
+    shot(browser, "08-upload-job-cancelled")
+    pier.delete(f"/api/v1/uploads/{uploaded['id']}")

@@ -190,7 +190,9 @@ async fn run(engine: Arc<Engine>, id: String) {
         Ok(job) => job,
         Err(_) => return,
     };
+    metrics::gauge!("pier_upload_jobs_running").increment(1);
     let outcome = steps(&engine, &mut job).await;
+    metrics::gauge!("pier_upload_jobs_running").decrement(1);
     let jobs = engine.upload_jobs();
     let ended = match outcome {
         Ok(()) => jobs.finish(&job, JobStatus::Success, None),
@@ -403,6 +405,8 @@ fn apply(
             batch.push(b']');
             last = Some(push(engine, job, &batch)?);
             job.rows_done += in_batch as u64;
+            metrics::counter!("pier_upload_job_rows_total", "app" => job.app.clone())
+                .increment(in_batch as u64);
             progress(engine, job)?;
             batch.clear();
             in_batch = 0;

@@ -45,6 +45,7 @@ pub fn routes() -> Router<Arc<ServerState>> {
         .route("/apps/{app}/search", get(pages::search))
         .route("/apps/{app}/tables/{table}", get(pages::schema))
         .route("/requests/{id}", get(pages::request))
+        .route("/jobs/{id}/cancel", axum::routing::post(pages::cancel_job))
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/console.js", get(script))
         .layer(middleware::map_response(security_headers))

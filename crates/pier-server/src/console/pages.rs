@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use pier_engine::jobs::UploadJob;
+use pier_engine::jobs::{JobStatus, UploadJob};
 use pier_engine::{App, ErrorFilter, RequestOutcome, RequestStatus, TableInfo};
 use pier_index::search::{Page, SearchOutput, Summary};
 use pier_model::TableSchema;
@@ -174,9 +174,10 @@ fn jobs_table(jobs: &[UploadJob]) -> Markup {
                         th scope="col" { "Into" }
                         th scope="col" { "Status" }
                         th scope="col" { "Rows applied" }
+                        th scope="col" { "Rate, ETA" }
                         th scope="col" { "Started" }
-                        th scope="col" { "Updated" }
                         th scope="col" { "Error" }
+                        th scope="col" { "Actions" }
                     }
                 }
                 tbody {
@@ -185,7 +186,7 @@ fn jobs_table(jobs: &[UploadJob]) -> Markup {
                         tr {
                             th scope="row" { code { (j.id) } }
                             td { a href=(app_href(&j.app)) { (j.app) } }
-                            td { (j.status.as_str()) }
+                            td.status { (j.status.as_str()) }
                             td.num {
                                 (count(j.rows_done))
                                 @if total > 0 {
@@ -193,14 +194,50 @@ fn jobs_table(jobs: &[UploadJob]) -> Markup {
                                     progress max=(total) value=(j.rows_done) aria-label=(format!("job {} progress", j.id)) {}
                                 }
                             }
+                            td.num { (job_rate(j)) }
                             td { (when(j.created_ms)) }
-                            td { (when(j.updated_ms)) }
                             td { (j.error.as_deref().unwrap_or("")) }
+                            td {
+                                @if !j.status.is_finished() && j.status != JobStatus::Cancelling {
+                                    form method="post" action=(format!("/jobs/{}/cancel", j.id)) {
+                                        button type="submit" aria-label=(format!("Cancel job {}", j.id)) { "Cancel" }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// A job's rows per second so far and, while it runs, the time left at that rate.
+fn job_rate(j: &UploadJob) -> String {
+    let secs = j.updated_ms.saturating_sub(j.created_ms) as f64 / 1000.0;
+    if j.rows_done == 0 || secs <= 0.0 {
+        return String::new();
+    }
+    let rate = j.rows_done as f64 / secs;
+    let mut out = format!("{} rows/s", count(rate as u64));
+    if let Some(total) = j.rows_total.filter(|_| !j.status.is_finished()) {
+        let left = total.saturating_sub(j.rows_done) as f64 / rate;
+        out.push_str(&format!(", {left:.0} s left"));
+    }
+    out
+}
+
+/// `POST /jobs/{id}/cancel`: the cancel button; back to the overview.
+pub(super) async fn cancel_job(
+    State(state): St,
+    _viewer: Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    let engine = state.engine.clone();
+    let result = tokio::task::spawn_blocking(move || engine.upload_jobs().cancel(&id)).await;
+    match result {
+        Ok(Ok(_)) => axum::response::Redirect::to("/#jobs-heading").into_response(),
+        _ => (StatusCode::NOT_FOUND, "no such upload job").into_response(),
     }
 }
 
