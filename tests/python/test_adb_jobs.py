@@ -265,6 +265,14 @@ def test_pier_upload_loads_a_local_file_and_its_exit_codes_say_how_it_went(pier,
     row = re.search(rf"<tr><th scope=\"row\"><code>{job['id']}</code></th>(.*?)</tr>", r.text)
     assert row, "the job is not on the overview"
     assert "Success" in row.group(1) and f"adb/{c.ns}/{c.name}" in row.group(1)
+    # Its search page speaks QueryCollectionData.
+    vector = json.dumps([0.5] * SMALL_DIM)
+    page = f"/apps/adb%2F{c.ns}%2F{c.name}/search"
+    r = console.get(pier.url(page), params={"q": f"Vector={vector}&Filter=page = 5&TopK=3"})
+    assert r.status_code == 200 and "QueryCollectionData parameters" in r.text
+    assert re.findall(r"<td><code>([^<]*)</code></td>", r.text) == ["row-5"], r.text[-2000:]
+    r = console.get(pier.url(page), params={"q": "Content=row&Filter=page ==== 5"})
+    assert 'role="alert"' in r.text and "Filter" in r.text
 
     bad = tmp_path / "bad.jsonl"
     write_rows(bad, SMALL_DIM, rows=20, bad_line=7)

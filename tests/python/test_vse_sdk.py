@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import time
 
 import pytest
+import requests
 from alibabacloud_ha3engine_vector import models
 from alibabacloud_ha3engine_vector.client import Client
 from Tea.exceptions import TeaException
@@ -209,3 +211,19 @@ def test_tables_through_the_management_api(pier):
     with pytest.raises(TeaException) as e:
         client.get_table("sdkmgmt")
     assert e.value.code == 404 and e.value.data["code"] == "Table.NotFound"
+
+
+def test_console_search_speaks_the_vector_query_language(pier, table):
+    console = requests.Session()
+    r = console.post(pier.url("/login"), data={"key_id": pier.key_id, "secret": pier.secret, "next": "/"})
+    assert r.status_code == 200
+    q = vec(10_000)
+    page = pier.url("/apps/vse%2Fsdkvec/search")
+    r = console.get(page, params={"q": json.dumps({"vector": q, "topK": 3, "filter": "cate_id=3",
+                                                   "outputFields": ["title"]})})
+    assert r.status_code == 200 and "Vector query (JSON)" in r.text
+    ids = [int(i) for i in re.findall(r"<td><code>([^<]*)</code></td>", r.text)]
+    assert len(ids) == 3 and all(i % 4 == 3 for i in ids), ids
+    assert f"<td>t{ids[0]}</td>" in r.text
+    r = console.get(page, params={"q": "{not json"})
+    assert 'role="alert"' in r.text and "not a JSON object" in r.text

@@ -13,6 +13,7 @@
 //! are the only kind today, and vector collections and upload jobs get their own sections when
 //! the engine has them.
 
+mod dialect_search;
 mod pages;
 mod sampler;
 mod session;

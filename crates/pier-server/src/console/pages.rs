@@ -1,6 +1,7 @@
 //! The console's pages. Each handler takes a [`Viewer`], so without a session it never runs and
 //! the browser is sent to the login page instead.
 
+use super::dialect_search;
 use super::sampler::{self, Sample, push_rates};
 use super::session::Viewer;
 use super::view::{self, Crumb, HIGHLIGHT_END, HIGHLIGHT_START, count, display, when};
@@ -10,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use pier_engine::jobs::{JobStatus, UploadJob};
-use pier_engine::{App, ErrorFilter, RequestOutcome, RequestStatus, TableInfo};
+use pier_engine::{App, AppKind, ErrorFilter, RequestOutcome, RequestStatus, TableInfo};
 use pier_index::search::{Page, SearchOutput, Summary};
 use pier_model::TableSchema;
 use serde::Deserialize;
@@ -239,6 +240,104 @@ pub(super) async fn cancel_job(
         Ok(Ok(_)) => axum::response::Redirect::to("/#jobs-heading").into_response(),
         _ => (StatusCode::NOT_FOUND, "no such upload job").into_response(),
     }
+}
+
+/// The search page of a Vector Search Edition table or an AnalyticDB collection.
+async fn dialect_search_page(
+    state: &Arc<ServerState>,
+    viewer: &Viewer,
+    app: Arc<App>,
+    query: String,
+) -> Response {
+    let (label, example, hint) = dialect_search::language(&app);
+    let started = std::time::Instant::now();
+    let result = if query.trim().is_empty() {
+        None
+    } else {
+        let (engine, app, query) = (state.engine.clone(), app.clone(), query.clone());
+        Some(
+            tokio::task::spawn_blocking(move || dialect_search::run(&engine, &app, &query))
+                .await
+                .unwrap_or_else(|e| Err(format!("search task failed: {e}"))),
+        )
+    };
+    let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let columns: Vec<String> = match &result {
+        Some(Ok(matches)) => {
+            let mut names: Vec<String> = Vec::new();
+            for m in matches {
+                for k in m.fields.keys() {
+                    if !names.contains(k) {
+                        names.push(k.clone());
+                    }
+                }
+            }
+            names
+        }
+        _ => Vec::new(),
+    };
+    let body = html! {
+        form.search method="get" role="search" aria-label={ "Search " (app.name) } {
+            p {
+                label for="q" { (label) }
+                input #q name="q" type="search" value=(query) placeholder=(example)
+                    aria-describedby="q-help" spellcheck="false" autocomplete="off";
+                button type="submit" { "Search" }
+            }
+            p.hint #q-help { (hint) " For example: " code { (example) } }
+        }
+        @match &result {
+            None => {}
+            Some(Err(message)) => {
+                div.error role="alert" #search-error {
+                    h2 { "The search failed" }
+                    p { (message) }
+                }
+            }
+            Some(Ok(matches)) => {
+                p #search-summary aria-live="polite" {
+                    (matches.len()) " matches (" (view::number((took_ms * 10.0).round() / 10.0)) " ms)."
+                }
+                @if !matches.is_empty() {
+                    table.data #results {
+                        caption { "Matches, best first" }
+                        thead {
+                            tr {
+                                th scope="col" { "#" }
+                                th scope="col" { "id" }
+                                th scope="col" { "score" }
+                                @for c in &columns { th scope="col" { (c) } }
+                            }
+                        }
+                        tbody {
+                            @for (i, m) in matches.iter().enumerate() {
+                                tr {
+                                    td.num { (i + 1) }
+                                    td { code { (m.id) } }
+                                    td.num { (view::number(m.score)) }
+                                    @for c in &columns {
+                                        td { (m.fields.get(c).map(display).unwrap_or_default()) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let crumbs: [Crumb; 3] = [
+        ("Overview", Some("/".into())),
+        (app.name.as_str(), Some(app_href(&app.name))),
+        ("Search", None),
+    ];
+    view::page(
+        &format!("Search {}", app.name),
+        &viewer.key_id,
+        &crumbs,
+        body,
+    )
+    .into_response()
 }
 
 /// `GET /`: every app with its tables, sync sources and upload jobs.
@@ -693,6 +792,9 @@ pub(super) async fn search(
         return no_app(&viewer, &name);
     };
     let query = q.q.unwrap_or_default();
+    if app.kind != AppKind::OpenSearch {
+        return dialect_search_page(&state, &viewer, app, query).await;
+    }
     let started = std::time::Instant::now();
     let result: Option<SearchResult> = if query.trim().is_empty() {
         None

@@ -91,6 +91,9 @@ pub struct Call {
     pub host: String,
     /// The AccessKeyId the request claims (verified unless `--adb-auth` says otherwise).
     pub access_key_id: Option<String>,
+    /// Whether namespace passwords are skipped: the console's calls, made for a viewer who
+    /// logged in with an access key.
+    pub trusted: bool,
 }
 
 impl Call {
@@ -122,6 +125,34 @@ impl Call {
         );
         fields
     }
+}
+
+/// Runs `QueryCollectionData` for the console: `query` holds its parameters as a query string
+/// (`Content=…&Filter=…&TopK=10`); the namespace and collection are given, no password needed.
+pub fn console_query(
+    engine: Arc<Engine>,
+    namespace: &str,
+    collection: &str,
+    query: &str,
+) -> Result<Fields, AdbError> {
+    let mut pairs: Vec<(String, String)> = form_urlencoded::parse(query.trim().as_bytes())
+        .into_owned()
+        .filter(|(k, _)| k != "Namespace" && k != "Collection")
+        .collect();
+    pairs.push(("Namespace".into(), namespace.into()));
+    pairs.push(("Collection".into(), collection.into()));
+    if !pairs.iter().any(|(k, _)| k == "TopK") {
+        pairs.push(("TopK".into(), "10".into()));
+    }
+    let call = Call {
+        engine,
+        action: "QueryCollectionData",
+        params: Params::new(pairs)?,
+        host: String::new(),
+        access_key_id: None,
+        trusted: true,
+    };
+    data::query_collection_data(&call)
 }
 
 /// `POST /` and `GET /`: one AnalyticDB action.
@@ -245,6 +276,7 @@ async fn authenticate(
             .unwrap_or_default()
             .to_string(),
         access_key_id,
+        trusted: false,
     };
     Ok((call, handler))
 }

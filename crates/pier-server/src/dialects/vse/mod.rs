@@ -8,7 +8,7 @@
 
 pub mod convert;
 pub mod openapi;
-mod query;
+pub(crate) mod query;
 
 use crate::ServerState;
 use axum::body::Body;
