@@ -400,12 +400,16 @@ def test_upsert_update_delete(http_adb):
     assert left.total == 12 + 1 - 5  # the generated row went with page >= 100
     assert sorted(m.id for m in left.matches.match) == sorted(
         [r["Id"] for r in rows if r["Id"] not in ("r000", "r003", "r004", "r005")])
-    # jsonb paths (what Dify and LlamaIndex send); containment is refused with its name.
+    # jsonb paths, containment and casts (what Dify and LlamaIndex send).
+    odd = [r["Id"] for r in rows if r["Metadata"]["meta"]["k"] == 1 and r["Id"] not in ("r003", "r005")]
     got = c.query(vector=vec(0), top_k=50, filter="meta->>'k' = '1' AND meta->'k' IN ('1', '2')")
-    assert sorted(m.id for m in got.matches.match) == [
-        r["Id"] for r in rows if r["Metadata"]["meta"]["k"] == 1 and r["Id"] not in ("r003", "r005")]
-    err = client_error(lambda: c.query(vector=vec(0), top_k=5, filter="meta @> '{\"k\": 1}'"))
-    assert err.status_code == 400 and "'@>'" in err.message
+    assert sorted(m.id for m in got.matches.match) == odd
+    got = c.query(vector=vec(0), top_k=50, filter="meta::jsonb @> '{\"k\": 1}'::jsonb")
+    assert sorted(m.id for m in got.matches.match) == odd
+    got = c.query(vector=vec(0), top_k=50, filter="NOT meta @> '{\"k\": 1}' AND meta->>'k'::int < 1")
+    assert odd and not set(odd) & {m.id for m in got.matches.match}
+    err = client_error(lambda: c.query(vector=vec(0), top_k=5, filter="meta <@ '{\"k\": 1}'"))
+    assert err.status_code == 400 and "'<@' is not supported" in err.message
     c.drop()
 
 

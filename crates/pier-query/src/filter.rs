@@ -83,6 +83,17 @@ pub enum Expr {
         /// Object keys (or array indexes, as digits), outermost first.
         path: Vec<String>,
     },
+    /// jsonb containment `a @> b` (AnalyticDB filters): the JSON at `path` in `expr`'s JSON
+    /// text contains `json` as PostgreSQL defines it (objects by key, arrays by element, a
+    /// scalar by equality, and an array contains a scalar it holds).
+    JsonContains {
+        /// The JSON text, usually a field.
+        expr: Box<Expr>,
+        /// Object keys (or array indexes) leading to the tested value; empty for the whole.
+        path: Vec<String>,
+        /// The contained JSON value.
+        json: serde_json::Value,
+    },
     /// SQL `IS [NOT] NULL` (AnalyticDB filters): the field has no value.
     IsNull {
         /// The tested value, usually a field.

@@ -221,6 +221,8 @@ pub enum Compiled {
     IsNull(Box<Compiled>, bool),
     /// A key path into JSON text.
     JsonPath(Box<Compiled>, Vec<String>),
+    /// jsonb containment: JSON text, a key path into it, the contained value.
+    JsonContains(Box<Compiled>, Vec<String>, serde_json::Value),
     /// `fieldlen(field)`: the byte length of a string value, the number of values of a
     /// multi-value field, 0 for none.
     FieldLen(Box<Compiled>),
@@ -234,6 +236,59 @@ pub enum CompiledPoint {
     Geo(Compiled),
     /// A longitude and a latitude.
     LonLat(Compiled, Compiled),
+}
+
+/// The value at `path` (object keys, array indexes) in `v`.
+fn json_at(mut v: serde_json::Value, path: &[String]) -> Option<serde_json::Value> {
+    for key in path {
+        v = match &mut v {
+            serde_json::Value::Object(o) => o.remove(key)?,
+            serde_json::Value::Array(a) => {
+                let i = key.parse::<usize>().ok().filter(|i| *i < a.len())?;
+                a.swap_remove(i)
+            }
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
+/// PostgreSQL's jsonb `@>`: objects contain objects key by key, arrays contain arrays element
+/// by element (in any order), scalars are equal; and, at the top level only, an array contains
+/// a scalar it holds.
+fn json_contains(have: &serde_json::Value, want: &serde_json::Value) -> bool {
+    match (have, want) {
+        (serde_json::Value::Array(h), scalar) if !scalar.is_array() && !scalar.is_object() => {
+            h.iter().any(|hv| json_equal(hv, scalar))
+        }
+        _ => json_contains_nested(have, want),
+    }
+}
+
+fn json_contains_nested(have: &serde_json::Value, want: &serde_json::Value) -> bool {
+    use serde_json::Value as J;
+    match (have, want) {
+        (J::Object(h), J::Object(w)) => w
+            .iter()
+            .all(|(k, wv)| h.get(k).is_some_and(|hv| json_contains_nested(hv, wv))),
+        (J::Array(h), J::Array(w)) => w.iter().all(|wv| {
+            h.iter().any(|hv| match (hv, wv) {
+                (J::Array(_), J::Array(_)) | (J::Object(_), J::Object(_)) => {
+                    json_contains_nested(hv, wv)
+                }
+                _ => json_equal(hv, wv),
+            })
+        }),
+        _ => json_equal(have, want),
+    }
+}
+
+/// Scalars equal as jsonb compares them (numbers by value).
+fn json_equal(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    match (a, b) {
+        (serde_json::Value::Number(x), serde_json::Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
 }
 
 /// Mean radius of the Earth in kilometres, the unit of `distance()`.
@@ -268,24 +323,12 @@ fn geo_point(v: &Val) -> Option<(f64, f64)> {
 /// booleans as `"true"`/`"false"`, objects and arrays as their JSON text; [`Val::Null`] when the
 /// text is not JSON or the path is absent.
 fn json_path(text: &str, path: &[String]) -> Val {
-    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(text) else {
+    let Some(v) = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| json_at(v, path))
+    else {
         return Val::Null;
     };
-    for key in path {
-        let next = match &mut v {
-            serde_json::Value::Object(o) => o.remove(key),
-            serde_json::Value::Array(a) => key
-                .parse::<usize>()
-                .ok()
-                .filter(|i| *i < a.len())
-                .map(|i| a.swap_remove(i)),
-            _ => None,
-        };
-        match next {
-            Some(n) => v = n,
-            None => return Val::Null,
-        }
-    }
     match v {
         serde_json::Value::Null => Val::Null,
         serde_json::Value::String(s) => Val::Str(s),
@@ -469,6 +512,9 @@ impl SegmentColumns {
             ),
             Expr::IsNull { expr, negated } => Compiled::IsNull(Box::new(sub(expr)?), *negated),
             Expr::JsonPath { expr, path } => Compiled::JsonPath(Box::new(sub(expr)?), path.clone()),
+            Expr::JsonContains { expr, path, json } => {
+                Compiled::JsonContains(Box::new(sub(expr)?), path.clone(), json.clone())
+            }
             Expr::Call { name, args } => {
                 let field_type = |f: &str| {
                     let bare = f.rsplit_once('.').map_or(f, |(_, f)| f);
@@ -669,7 +715,8 @@ impl SegmentColumns {
             | Compiled::Not(_)
             | Compiled::In(..)
             | Compiled::Like(..)
-            | Compiled::IsNull(..) => Val::Int(self.test(expr, doc) as i64),
+            | Compiled::IsNull(..)
+            | Compiled::JsonContains(..) => Val::Int(self.test(expr, doc) as i64),
         }
     }
 
@@ -845,6 +892,13 @@ impl SegmentColumns {
                 }
                 _ => false,
             },
+            Compiled::JsonContains(e, path, wanted) => match self.eval(e, doc) {
+                Val::Str(text) => serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| json_at(v, path))
+                    .is_some_and(|v| json_contains(&v, wanted)),
+                _ => false,
+            },
             Compiled::IsNull(e, negated) => {
                 let null = match self.eval(e, doc) {
                     Val::Null => true,
@@ -861,6 +915,31 @@ impl SegmentColumns {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jsonb_containment_follows_postgres() {
+        let j = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+        let yes = [
+            (r#"{"a":1,"b":{"c":[1,2,3]}}"#, r#"{"b":{"c":[3]}}"#),
+            (r#"["x","y"]"#, r#"["y"]"#),
+            (r#"["x","y"]"#, r#""x""#),
+            (r#"[1,[2,3]]"#, r#"[[3]]"#),
+            ("2", "2.0"),
+            (r#"{"a":1}"#, "{}"),
+        ];
+        for (have, want) in yes {
+            assert!(json_contains(&j(have), &j(want)), "{have} @> {want}");
+        }
+        let no = [
+            (r#"{"a":1}"#, r#"{"a":2}"#),
+            (r#"["x"]"#, r#"["x","z"]"#),
+            (r#""x""#, r#"["x"]"#),
+            (r#"{"a":[1]}"#, r#"{"a":1}"#),
+        ];
+        for (have, want) in no {
+            assert!(!json_contains(&j(have), &j(want)), "not {have} @> {want}");
+        }
+    }
 
     #[test]
     fn distances_are_great_circle_kilometres() {

@@ -290,6 +290,29 @@ impl Parser<'_> {
         if negated {
             return Err("NOT here must be followed by IN, BETWEEN, LIKE or ILIKE".into());
         }
+        if self.peek() == Some(&Token::Op("@>")) {
+            self.pos += 1;
+            let json = match self.operand()? {
+                Operand::Str(text) => serde_json::from_str(&text)
+                    .map_err(|e| format!("@> takes a JSON constant such as '[\"a\"]': {e}"))?,
+                _ => return Err("@> takes a quoted JSON constant such as '[\"a\"]'".into()),
+            };
+            let (field, path) = match left {
+                Operand::Field(f, Some(Column::Json)) => (f, Vec::new()),
+                Operand::Path(f, path) => (f, path),
+                Operand::Field(f, _) => {
+                    return Err(format!(
+                        "'{f}' is not a json/jsonb column, so @> does not apply to it"
+                    ));
+                }
+                _ => return Err("@> applies to json/jsonb columns and paths into them".into()),
+            };
+            return Ok(Expr::JsonContains {
+                expr: Box::new(Expr::Field(field)),
+                path,
+                json,
+            });
+        }
         if self.eat_keyword("IS") {
             let negated = self.eat_keyword("NOT");
             if !self.eat_keyword("NULL") {
@@ -356,10 +379,32 @@ impl Parser<'_> {
                 return Err("expected a column or a constant, found the end of the filter".into());
             }
         };
-        let operand = self.json_path(operand)?;
-        if let Some(Token::Op(op @ ("->>" | "->" | "::" | "@>" | "<@" | "||"))) = self.peek() {
+        // `col::jsonb->'k'`, `col->>'k'::text`: casts keep the value as it is (values compare
+        // by their own type, numbers numerically), and a path may follow a cast.
+        let mut operand = self.json_path(operand)?;
+        while self.peek() == Some(&Token::Op("::")) {
+            self.pos += 1;
+            match self.peek().cloned() {
+                Some(Token::Ident(t)) if CASTS.contains(&t.to_ascii_lowercase().as_str()) => {
+                    self.pos += 1;
+                    // `double precision` is two words.
+                    if t.eq_ignore_ascii_case("double") {
+                        self.eat_keyword("precision");
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "'::' takes a type ({}), found {}",
+                        CASTS.join(", "),
+                        other.as_ref().map_or("the end of the filter".into(), show)
+                    ));
+                }
+            }
+            operand = self.json_path(operand)?;
+        }
+        if let Some(Token::Op(op @ ("<@" | "||"))) = self.peek() {
             return Err(format!(
-                "the operator '{op}' (jsonb containment, casts, arrays) is not supported by pier yet; jsonb fields take col->'key' and col->>'key'"
+                "the operator '{op}' is not supported by pier; jsonb fields take col->'key', col->>'key' and col @> '<json>'"
             ));
         }
         Ok(operand)
@@ -389,6 +434,12 @@ impl Parser<'_> {
         }
     }
 }
+
+/// The types a `::` cast may name.
+const CASTS: &[&str] = &[
+    "jsonb", "json", "text", "varchar", "int", "integer", "bigint", "smallint", "numeric", "real",
+    "float", "float4", "float8", "double", "boolean", "bool",
+];
 
 fn number(s: &str) -> Result<Number, String> {
     if let Ok(i) = s.parse::<i64>() {
@@ -553,6 +604,24 @@ mod tests {
             parse("Filter", "page <> 1", &c).unwrap(),
             Expr::Compare { op: CmpOp::Ne, .. }
         ));
+        // What LlamaIndex sends for a list filter, casts included.
+        assert_eq!(
+            parse("Filter", r#"meta::jsonb->'tags' @> '["art"]'::jsonb"#, &c).unwrap(),
+            Expr::JsonContains {
+                expr: f("meta"),
+                path: vec!["tags".into()],
+                json: serde_json::json!(["art"]),
+            }
+        );
+        assert_eq!(
+            parse(
+                "Filter",
+                "meta->>'n'::int >= 2 AND page::double precision < 3",
+                &c
+            )
+            .unwrap(),
+            parse("Filter", "meta->>'n' >= 2 AND page < 3", &c).unwrap(),
+        );
     }
 
     #[test]
@@ -564,8 +633,11 @@ mod tests {
             ("nope = 1", "not a column"),
             ("metadata_->>'k' = 'v'", "not a column"),
             ("title->>'k' = 'v'", "not a json/jsonb column"),
-            ("meta->'k' @> '[1]'", "'@>'"),
-            ("meta::text = 'v'", "'::'"),
+            ("meta->'k' @> 1", "quoted JSON constant"),
+            ("meta @> '[1'", "JSON constant"),
+            ("title @> '[1]'", "not a json/jsonb column"),
+            ("meta::vector = 'v'", "'::' takes a type"),
+            ("meta <@ '[1]'", "'<@' is not supported"),
             ("title = 'open", "not closed"),
             ("page >", "end of the filter"),
             ("page = 1 page", "unexpected"),
