@@ -12,6 +12,7 @@ use crate::docstore::{StoredDoc, Version};
 use crate::entry::LogEntry;
 use crate::outcomes::{DocFailure, RequestOutcome};
 use crate::table::Table;
+use crate::vector_queue::{self, VectorQueue};
 use crate::vectors::{PreparedVectors, VECTOR_KEY_FIELD};
 use pier_model::{Cmd, Code, normalize_fields, parse_operations};
 use serde_json::Map;
@@ -52,6 +53,21 @@ fn run(shared: &Shared, table: &Table) {
 }
 
 fn apply_until_stopped(shared: &Shared, table: &Table) -> anyhow::Result<()> {
+    match &table.vectors {
+        Some(set) => {
+            let name = format!("vectors-{}-{}", table.app_name, table.schema.name);
+            vector_queue::with_queue(&name, set, |queue| apply_loop(shared, table, Some(queue)))
+        }
+        None => apply_loop(shared, table, None),
+    }
+}
+
+/// The applier's loop; a table with vector indexes hands their changes to `vectors`.
+fn apply_loop(
+    shared: &Shared,
+    table: &Table,
+    vectors: Option<&VectorQueue<'_>>,
+) -> anyhow::Result<()> {
     let start = table.committed_seq() + 1;
     let replay_until = table.log.last_seq();
     let mut reader = table.log.reader(start)?;
@@ -64,7 +80,14 @@ fn apply_until_stopped(shared: &Shared, table: &Table) -> anyhow::Result<()> {
         let records = reader.next_batch(READ_BATCH_BYTES)?;
         for record in &records {
             let replaying = record.seq <= replay_until;
-            apply_record(shared, table, record.seq, &record.payload, replaying)?;
+            apply_record(
+                shared,
+                table,
+                record.seq,
+                &record.payload,
+                replaying,
+                vectors,
+            )?;
             applied = record.seq;
             table.applied_seq.store(applied, Ordering::Release);
         }
@@ -74,10 +97,10 @@ fn apply_until_stopped(shared: &Shared, table: &Table) -> anyhow::Result<()> {
         if applied > table.committed_seq()
             && (stopping && caught_up || last_commit.elapsed() >= shared.config.commit_interval)
         {
-            commit(shared, table, applied, stopping && caught_up)?;
+            commit(shared, table, applied, stopping && caught_up, vectors)?;
             last_commit = Instant::now();
         } else if stopping && caught_up {
-            save_vectors_if_due(table, table.committed_seq(), true)?;
+            save_vectors_if_due(table, table.committed_seq(), true, vectors)?;
         }
         if applied >= replay_until
             && !table.replayed.load(Ordering::Relaxed)
@@ -102,16 +125,29 @@ fn apply_until_stopped(shared: &Shared, table: &Table) -> anyhow::Result<()> {
     }
 }
 
-/// Makes the store and index durable through `applied`, publishes it, and frees covered log.
-/// `last` (shutdown) also checkpoints the vector indexes.
-fn commit(shared: &Shared, table: &Table, applied: u64, last: bool) -> anyhow::Result<()> {
+/// Makes the store durable through `applied`, waits until the vector graphs hold it, commits
+/// the text index, publishes it, and frees covered log. `last` (shutdown) also checkpoints the
+/// vector indexes.
+fn commit(
+    shared: &Shared,
+    table: &Table,
+    applied: u64,
+    last: bool,
+    vectors: Option<&VectorQueue<'_>>,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     // The store first: the index checkpoint must never cover store writes that could be lost.
     shared.db.persist(fjall::PersistMode::SyncData)?;
+    // The graphs catch up before the text index shows the documents, so a document is searchable
+    // by its vector once it is visible at all; a failed vector change stops the commit, and the
+    // applier restarts from the last one.
+    if let Some(queue) = vectors {
+        queue.drain()?;
+    }
     table.index.commit(applied)?;
     metrics::histogram!("pier_index_commit_seconds").record(started.elapsed().as_secs_f64());
     table.committed.send_replace(applied);
-    save_vectors_if_due(table, applied, last)?;
+    save_vectors_if_due(table, applied, last, vectors)?;
     // The log is kept after the older checkpoint: the vector graphs are saved less often.
     let covered = table
         .vectors
@@ -123,11 +159,20 @@ fn commit(shared: &Shared, table: &Table, applied: u64, last: bool) -> anyhow::R
     Ok(())
 }
 
-/// Checkpoints the vector graphs through `seq` (durable in the store and text index) when due.
-fn save_vectors_if_due(table: &Table, seq: u64, now: bool) -> anyhow::Result<()> {
+/// Checkpoints the vector graphs through `seq` (durable in the store and text index) when due,
+/// after the changes queued for them are in.
+fn save_vectors_if_due(
+    table: &Table,
+    seq: u64,
+    now: bool,
+    queue: Option<&VectorQueue<'_>>,
+) -> anyhow::Result<()> {
     if let Some(v) = &table.vectors
         && v.save_due(now)
     {
+        if let Some(queue) = queue {
+            queue.drain()?;
+        }
         let started = Instant::now();
         v.save(seq)?;
         tracing::info!(app = %table.app_name, seq, ms = started.elapsed().as_millis() as u64, "vector indexes checkpointed");
@@ -141,6 +186,7 @@ fn apply_record(
     seq: u64,
     payload: &[u8],
     replaying: bool,
+    vector_queue: Option<&VectorQueue<'_>>,
 ) -> anyhow::Result<()> {
     let Some(entry) = LogEntry::decode(payload) else {
         anyhow::bail!("log record {seq} is not a pier log entry (written by a newer version?)");
@@ -187,7 +233,7 @@ fn apply_record(
                 if let Err(e) = apply_op(
                     shared,
                     table,
-                    (op.cmd, &op.pk, &op.fields),
+                    (op.cmd, &op.pk, op.fields),
                     version,
                     replaying,
                     &mut vectors,
@@ -197,8 +243,8 @@ fn apply_record(
                         .push(failure(i as u32, &op.pk, e.code, e.message));
                 }
             }
-            if let Some(v) = &table.vectors {
-                v.apply_batch(vectors)?;
+            if let Some(queue) = vector_queue {
+                queue.push(vectors)?;
             }
         }
     }
@@ -235,7 +281,7 @@ fn apply_record(
 fn apply_op(
     shared: &Shared,
     table: &Table,
-    (cmd, pk, fields): (Cmd, &str, &Map<String, serde_json::Value>),
+    (cmd, pk, fields): (Cmd, &str, Map<String, serde_json::Value>),
     version: Version,
     replaying: bool,
     vectors: &mut Vec<PreparedVectors>,
@@ -254,12 +300,12 @@ fn apply_op(
         Cmd::Add | Cmd::Update => {
             // Other dialects normalise values by their own types before the batch is logged.
             let normalized = if table.kind == AppKind::OpenSearch {
-                match normalize_fields(fields, &table.schema) {
+                match normalize_fields(&fields, &table.schema) {
                     Ok(n) => n,
                     Err(e) => return Ok(Err(e)),
                 }
             } else {
-                fields.clone()
+                fields
             };
             let mut doc = match (cmd, current.and_then(|c| c.doc)) {
                 (Cmd::Update, Some(base)) => base,

@@ -15,6 +15,7 @@ pub mod outcomes;
 mod quota;
 pub mod sync;
 mod table;
+mod vector_queue;
 pub mod vector_search;
 pub mod vectors;
 
@@ -399,6 +400,32 @@ impl Engine {
         body: &[u8],
         request_id: String,
     ) -> Result<Receipt, Rejection> {
+        self.append_push(app, table, body, request_id, true)
+    }
+
+    /// Makes durable a batch that a dialect built itself from operations it has already parsed
+    /// and checked (the Vector Search Edition's bulk push), without parsing it again on receipt:
+    /// like [`Engine::push`] otherwise. The applier parses it as it parses every batch, so an
+    /// operation it cannot apply is a processing failure, never a crash. Blocking (fsync).
+    pub fn push_checked(
+        &self,
+        app: &str,
+        table: &str,
+        body: &[u8],
+        request_id: String,
+    ) -> Result<Receipt, Rejection> {
+        self.append_push(app, table, body, request_id, false)
+    }
+
+    /// [`Engine::push`], parsing the body on receipt when `validate`.
+    fn append_push(
+        &self,
+        app: &str,
+        table: &str,
+        body: &[u8],
+        request_id: String,
+        validate: bool,
+    ) -> Result<Receipt, Rejection> {
         let app = self.app(app).ok_or_else(|| {
             Rejection::new(Code::APP_NOT_FOUND, format!("app '{app}' does not exist"))
         })?;
@@ -414,8 +441,10 @@ impl Engine {
         })?;
         // Other dialects check their own request limits before they hand a batch over.
         let v3_limits = app.kind == AppKind::OpenSearch;
-        parse_operations(body, &t.schema, app.app_type, v3_limits)
-            .map_err(|e| Rejection::new(e.code, e.message))?;
+        if validate {
+            parse_operations(body, &t.schema, app.app_type, v3_limits)
+                .map_err(|e| Rejection::new(e.code, e.message))?;
+        }
         if t.unapplied_bytes() > self.shared.config.max_unapplied_bytes {
             return Err(Rejection {
                 code: Code::TOO_FREQUENT,

@@ -34,7 +34,6 @@ use crate::value::{
     FieldError, check_sorted, normalize_value, parse_sparse_indices, parse_sparse_values,
     parse_vector,
 };
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// Largest push body: "the data size before encoding may not exceed 2 MB" (spec §1.2).
@@ -272,7 +271,8 @@ pub fn parse_push(
             "the push body is empty: send a JSON array of {\"cmd\", \"fields\"} objects",
         );
     }
-    let elements: Vec<&RawValue> = match serde_json::from_slice(body) {
+    // Parsed once, straight into values (the vectors' numbers are the bulk of the body).
+    let elements: Vec<Value> = match serde_json::from_slice(body) {
         Ok(e) => e,
         Err(e) => {
             let message = match serde_json::from_slice::<Value>(body) {
@@ -306,8 +306,8 @@ pub fn parse_push(
         );
     }
     let mut ops = Vec::with_capacity(elements.len());
-    for (i, raw) in elements.into_iter().enumerate() {
-        let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(raw.get()) else {
+    for (i, element) in elements.into_iter().enumerate() {
+        let Value::Object(mut obj) = element else {
             return fail(
                 Code::BAD_DOC_FORMAT,
                 format!("document #{i} must be a JSON object with \"cmd\" and \"fields\""),

@@ -5,7 +5,7 @@ use pier_engine::vectors::{VectorIndexSpec, VectorMetric, VectorStorage};
 use pier_model::{FieldSchema, FieldType, Indexes, Schema, SearchIndex, TableSchema};
 use pier_vse::params::Precision;
 use pier_vse::{DistanceType, FieldType as VseType, VectorIndexType, VectorTableSchema};
-use serde_json::{Map, Value, json};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// HNSW defaults when a table gives none: the cloud's defaults (`max_neighbor_count` 100,
 /// `efconstruction` 500) build 5–10× slower on two cores for a recall gain that
@@ -119,36 +119,51 @@ fn vector_spec(v: &pier_vse::VectorIndex) -> VectorIndexSpec {
 }
 
 /// A checked push as the engine's batch body (`[{"cmd","fields","timestamp"}]`, vectors as flat
-/// number arrays under their field).
+/// number arrays under their field). Vectors are written straight from their `f32` values, each
+/// in its shortest decimal form (a non-finite value as `null`), with no JSON values in between.
 pub fn engine_body(ops: &[pier_vse::VectorOperation]) -> Vec<u8> {
-    let items: Vec<Value> = ops
-        .iter()
-        .map(|op| {
-            let mut fields: Map<String, Value> = op.fields.clone();
-            for v in &op.vectors {
-                fields.insert(
-                    v.field.clone(),
-                    Value::Array(
-                        v.values
-                            .iter()
-                            .map(|x| pier_vse::value::json_f32(*x))
-                            .collect(),
-                    ),
-                );
+    let items: Vec<EngineOp<'_>> = ops.iter().map(EngineOp).collect();
+    serde_json::to_vec(&items).expect("JSON values and f32 arrays serialise")
+}
+
+/// One operation of [`engine_body`].
+struct EngineOp<'a>(&'a pier_vse::VectorOperation);
+
+impl Serialize for EngineOp<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let op = self.0;
+        let cmd = match op.cmd {
+            pier_vse::Cmd::Add => "add",
+            pier_vse::Cmd::Delete => "delete",
+            pier_vse::Cmd::UpdateField => "update",
+        };
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("cmd", cmd)?;
+        m.serialize_entry("fields", &EngineFields(op))?;
+        if let Some(ts) = op.timestamp {
+            m.serialize_entry("timestamp", &ts)?;
+        }
+        m.end()
+    }
+}
+
+/// The `fields` of an [`EngineOp`]: the document's fields, then its vector fields.
+struct EngineFields<'a>(&'a pier_vse::VectorOperation);
+
+impl Serialize for EngineFields<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let op = self.0;
+        let mut m = s.serialize_map(None)?;
+        for (name, value) in &op.fields {
+            if !op.vectors.iter().any(|v| &v.field == name) {
+                m.serialize_entry(name, value)?;
             }
-            let cmd = match op.cmd {
-                pier_vse::Cmd::Add => "add",
-                pier_vse::Cmd::Delete => "delete",
-                pier_vse::Cmd::UpdateField => "update",
-            };
-            let mut item = json!({"cmd": cmd, "fields": fields});
-            if let Some(ts) = op.timestamp {
-                item["timestamp"] = json!(ts);
-            }
-            item
-        })
-        .collect();
-    serde_json::to_vec(&items).expect("JSON values serialise")
+        }
+        for v in &op.vectors {
+            m.serialize_entry(&v.field, &v.values)?;
+        }
+        m.end()
+    }
 }
 
 /// A filter expression in the engine's filter tree. `contain(f, "a|b")` /
@@ -249,5 +264,36 @@ pub fn engine_sort(k: &pier_vse::SortKey) -> pier_query::SortKey {
             pier_vse::SortExpr::Rank => pier_query::SortExpr::Rank,
             pier_vse::SortExpr::Expr(e) => pier_query::SortExpr::Expr(engine_filter(e)),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn engine_body_writes_vectors_in_shortest_form_after_the_fields() {
+        let op = pier_vse::VectorOperation {
+            cmd: pier_vse::Cmd::UpdateField,
+            pk: "7".into(),
+            timestamp: Some(5),
+            fields: json!({"id": 7, "tag": "a"}).as_object().unwrap().clone(),
+            vectors: vec![pier_vse::push::DocVector {
+                field: "vector".into(),
+                dimension: 3,
+                values: vec![0.1, 1.0, -2.5e-8],
+            }],
+            sparse: Vec::new(),
+            dropped: Vec::new(),
+        };
+        let body: Value = serde_json::from_slice(&engine_body(&[op])).unwrap();
+        assert_eq!(
+            body,
+            json!([{"cmd": "update", "fields": {"id": 7, "tag": "a", "vector": [0.1, 1.0, -2.5e-8]},
+                    "timestamp": 5}])
+        );
+        let fields: Vec<&String> = body[0]["fields"].as_object().unwrap().keys().collect();
+        assert_eq!(fields, ["id", "tag", "vector"]);
     }
 }

@@ -274,7 +274,7 @@ fn push(
     let batch = convert::engine_body(&ops);
     let request_id = engine.new_request_id();
     engine
-        .push(
+        .push_checked(
             &convert::app_name(&name),
             &t.schema.name,
             &batch,
