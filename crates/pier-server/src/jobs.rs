@@ -422,7 +422,8 @@ fn push(
     batch: &[u8],
 ) -> Result<(Arc<pier_engine::Table>, u64), Stop> {
     loop {
-        match engine.push(&job.app, &job.table, batch, engine.new_request_id()) {
+        // The operations were built by `row_op` from checked rows: no second parse on receipt.
+        match engine.push_checked(&job.app, &job.table, batch, engine.new_request_id()) {
             Ok(receipt) => return Ok((receipt.table, receipt.seq)),
             Err(r) if r.code == Code::APP_NOT_FOUND => return Err(Stop::Gone),
             Err(r) if r.retry_after_secs.is_some() && r.code != Code::INTERNAL => {
