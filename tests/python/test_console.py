@@ -20,6 +20,7 @@ from urllib.parse import quote, urlparse
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
@@ -241,10 +242,12 @@ def test_upload_jobs_show_progress_and_cancel(pier, browser, tmp_path):
     done = pier.post("/api/v1/upload-jobs", json={"namespace": c.ns, "collection": c.name,
                                                    "file_url": uploaded["url"]}).json()
     job_row = f"//table[@id='jobs']//tr[th/code[text()='{done['id']}']]"
-    # A finished job: status, rows and no cancel button.
-    WebDriverWait(browser, 120, poll_frequency=0.5).until(
-        lambda _: pier.get(f"/api/v1/upload-jobs/{done['id']}").json()["status"] == "Success")
+    # The overview follows the job as it runs, without a reload, to its end: status, rows and no
+    # cancel button.
     log_in(browser, pier, "/")
+    WebDriverWait(browser, 120, poll_frequency=0.5,
+                  ignored_exceptions=[NoSuchElementException, StaleElementReferenceException]).until(
+        lambda d: d.find_element(By.XPATH, job_row + "/td[@class='status']").text == "Success")
     row = browser.find_element(By.XPATH, job_row)
     assert row.find_element(By.CSS_SELECTOR, "td.status").text == "Success"
     assert f"{rows:,} of {rows:,}" in row.text

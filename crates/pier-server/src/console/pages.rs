@@ -160,6 +160,8 @@ fn syncs_table(syncs: &[pier_engine::sync::SyncStatus]) -> Markup {
     }
 }
 
+/// Seconds between refreshes of the overview while an upload job runs.
+const JOB_REFRESH_SECS: u64 = 2;
 /// Upload jobs on the overview, newest first.
 const SHOWN_JOBS: usize = 20;
 
@@ -355,8 +357,14 @@ pub(super) async fn overview(State(state): St, viewer: Viewer) -> Response {
     })
     .await
     .unwrap_or_default();
+    // Follow running upload jobs closely; otherwise refresh with the sampler.
+    let refresh = if jobs.iter().any(|j| !j.status.is_finished()) {
+        JOB_REFRESH_SECS
+    } else {
+        REFRESH_SECS
+    };
     let body = html! {
-        div data-refresh=(REFRESH_SECS) {
+        div data-refresh=(refresh) {
             @if !syncs.is_empty() {
                 (syncs_table(&syncs))
             }
