@@ -456,7 +456,7 @@ enum Target {
     Vse {
         /// The bulk path segment: `{instance}_{table}` or the bare table name.
         segment: String,
-        schema: VectorTableSchema,
+        schema: Box<VectorTableSchema>,
         /// The primary key field, as the schema spells it.
         pk_field: String,
     },
@@ -749,7 +749,7 @@ async fn vse_target(
     };
     Ok(Target::Vse {
         segment: segment.to_string(),
-        schema,
+        schema: Box::new(schema),
         pk_field,
     })
 }
