@@ -5,7 +5,7 @@
 
 use crate::client::{Client, Connection, PushFailure};
 use anyhow::{Context, bail};
-use clap::{Args, ValueEnum};
+use clap::{ArgGroup, Args, ValueEnum};
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use pier_model::{AppType, Cmd, Schema, TableSchema};
 use pier_vse::{Validation, VectorTableSchema};
@@ -63,13 +63,14 @@ pub enum Format {
 /// Flags of `pier push`.
 #[derive(Args, Debug)]
 #[command(after_help = EXIT_CODES)]
+#[command(group(ArgGroup::new("target").required(true).args(["app", "vse_table"])))]
 pub struct PushArgs {
     /// A JSON array, JSON Lines or CSV file, read as a stream (any size). Each JSON element is
     /// either a push command (`{"cmd": ..., "fields": {...}}`) or a plain document, pushed as
     /// `add`.
     file: PathBuf,
     /// The V3 app (with --table).
-    #[arg(long, requires = "table", required_unless_present = "vse_table")]
+    #[arg(long, requires = "table")]
     app: Option<String>,
     /// The app's table (with --app).
     #[arg(long, requires = "app")]
@@ -80,7 +81,7 @@ pub struct PushArgs {
     vse_table: Option<String>,
     /// With --vse-table: the primary key field, sent as X-Opensearch-Swift-PK-Field (default:
     /// the table's primary key; anything else is refused).
-    #[arg(long, requires = "vse_table")]
+    #[arg(long, requires = "vse_table", conflicts_with = "app")]
     pk_field: Option<String>,
     /// The file format.
     #[arg(long, value_enum, default_value_t = Format::Auto)]
