@@ -475,6 +475,18 @@ impl std::fmt::Display for Target {
 /// Why a document would be refused or fail: (code, message).
 type Invalid = (u64, String);
 
+/// A Vector Search Edition error about "document #0" of a one-document body, reworded for a
+/// report that already says which line of the file it is.
+fn single_doc_message(message: String) -> String {
+    if let Some(rest) = message.strip_prefix("document #0: ") {
+        rest.to_string()
+    } else if let Some(rest) = message.strip_prefix("document #0") {
+        format!("the document{rest}")
+    } else {
+        message
+    }
+}
+
 impl Target {
     /// Checks one command as the server would: always the checks that refuse a whole batch,
     /// and for a V3 table with `full` also the per-document processing checks (7xxx). Returns
@@ -507,13 +519,7 @@ impl Target {
                     Some(pk_field.as_str()),
                     Validation::Strict,
                 )
-                .map_err(|e| {
-                    let message = e
-                        .message
-                        .strip_prefix("document #0")
-                        .map_or(e.message.clone(), |m| format!("the document{m}"));
-                    (u64::from(e.code.0), message)
-                })?;
+                .map_err(|e| (u64::from(e.code.0), single_doc_message(e.message)))?;
                 ops.into_iter()
                     .next()
                     .ok_or((3001, "empty".to_string()))?

@@ -558,6 +558,24 @@ async fn vector_search_edition_push_arrives_complete() {
     ]
     .join("\n");
     let bad = write(&dir, "bad.jsonl", &bad);
+    // --dry-run checks against the table's schema (here also a vector of the wrong dimension)
+    // and sends nothing.
+    let dry = write(
+        &dir,
+        "dry.jsonl",
+        &(std::fs::read_to_string(&bad).unwrap()
+            + "\n"
+            + &json!({"id": 1001, "vector": [1, 2, 3]}).to_string()),
+    );
+    let out = pier
+        .run_push(&pier.base, &dry, &["--vse-table", "vdocs", "--dry-run"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("checked 3 documents against vector table vdocs: 1 valid, 2 invalid"),
+        "{stdout}"
+    );
     let failures = dir.path().join("failures.jsonl");
     let out = pier
         .run_push(
