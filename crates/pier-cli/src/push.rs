@@ -1,7 +1,7 @@
 //! `pier push`: stream a file of documents (JSON array, JSON Lines or CSV) to a V3 app's table
-//! or to a Vector Search Edition table, in batches under the push limits, with bounded concurrency; retry exactly what is retryable,
-//! refuse locally what the server would refuse, and report what processing did with each
-//! document.
+//! or to a Vector Search Edition table, in batches under the push limits, with bounded
+//! concurrency; retry exactly what is retryable, refuse locally what the server would refuse,
+//! and report what processing did with each document.
 
 use crate::client::{Client, Connection, PushFailure};
 use anyhow::{Context, bail};
@@ -38,13 +38,13 @@ Exit codes:
 
 Retried (exponential backoff with jitter, honouring Retry-After): connection errors and
 timeouts, HTTP 429, 5xx with codes 1000/1004, 3007, 3013/3014 (batches are halved after 3013).
+With --concurrency above 1 batches may arrive out of order: if the file changes the same key
+more than once, use --concurrency 1 (or per-document timestamps on an advanced app).
 
 Vector Search Edition (--vse-table): batches go to POST /update/{instance}_{table}/actions/bulk
 with Basic auth (access key id and secret) and X-Opensearch-Swift-PK-Field; every document is
 checked locally against the table's schema first (it must carry the primary key; vectors must
-have the index's dimension), as the server checks a strict push.
-With --concurrency above 1 batches may arrive out of order: if the file changes the same key
-more than once, use --concurrency 1 (or per-document timestamps on an advanced app).";
+have the index's dimension), as the server checks a strict push.";
 
 /// The file format.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
