@@ -137,7 +137,7 @@ impl Client {
 pub struct PushFailure {
     /// HTTP status (0 when the server could not be reached).
     pub status: u16,
-    /// The V3 error code, when the server sent one.
+    /// The error code (V3 or Vector Search Edition), when the server sent one.
     pub code: Option<u64>,
     /// The message.
     pub message: String,
@@ -184,6 +184,36 @@ impl Client {
         if wait_visible {
             req = req.header("X-Pier-Wait", "visible");
         }
+        self.push_answer(req).await
+    }
+
+    /// Pushes one batch to a Vector Search Edition table: `POST
+    /// /update/{segment}/actions/bulk` (`segment` being `{instance}_{table}` or the bare table)
+    /// with Basic auth and the primary key field in `X-Opensearch-Swift-PK-Field`, asking for
+    /// strict validation as the Python SDK does. A success has no body: `Null`.
+    pub async fn push_vse(
+        &self,
+        segment: &str,
+        pk_field: &str,
+        body: Vec<u8>,
+    ) -> Result<Value, PushFailure> {
+        let req = self
+            .http
+            .post(format!("{}/update/{segment}/actions/bulk", self.endpoint))
+            .basic_auth(&self.key_id, Some(&self.secret))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/json; charset=utf-8",
+            )
+            .header(pier_vse::push::HEADER_PK_FIELD, pk_field)
+            .header(pier_vse::push::HEADER_VALIDATE_DATA, "true")
+            .body(body);
+        self.push_answer(req).await
+    }
+
+    /// Sends a push; returns the JSON body of a 200 (`Null` when empty), or the failure with the
+    /// first error of a V3 (`{"errors": [..]}`) or Vector Search Edition (`[..]`) error body.
+    async fn push_answer(&self, req: reqwest::RequestBuilder) -> Result<Value, PushFailure> {
         let resp = req.send().await.map_err(|e| PushFailure {
             status: 0,
             code: None,
@@ -199,11 +229,12 @@ impl Client {
             .map(std::time::Duration::from_secs);
         let json: Value = resp.json().await.unwrap_or(Value::Null);
         if status != 200 {
+            let first = json.get("errors").unwrap_or(&json).get(0);
             return Err(PushFailure {
                 status,
-                code: json["errors"][0]["code"].as_u64(),
-                message: json["errors"][0]["message"]
-                    .as_str()
+                code: first.and_then(|e| e["code"].as_u64()),
+                message: first
+                    .and_then(|e| e["message"].as_str())
                     .unwrap_or("no error message")
                     .to_string(),
                 retry_after,

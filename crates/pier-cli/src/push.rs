@@ -1,13 +1,14 @@
-//! `pier push`: stream a file of documents (JSON array, JSON Lines or CSV) to a V3 table in
-//! batches under the push limits, with bounded concurrency; retry exactly what is retryable,
-//! refuse locally what the server would refuse, and report what processing did with each
-//! document.
+//! `pier push`: stream a file of documents (JSON array, JSON Lines or CSV) to a V3 app's table
+//! or to a Vector Search Edition table, in batches under the push limits, with bounded
+//! concurrency; retry exactly what is retryable, refuse locally what the server would refuse,
+//! and report what processing did with each document.
 
 use crate::client::{Client, Connection, PushFailure};
 use anyhow::{Context, bail};
-use clap::{Args, ValueEnum};
+use clap::{ArgGroup, Args, ValueEnum};
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use pier_model::{AppType, Cmd, Schema, TableSchema};
+use pier_vse::{Validation, VectorTableSchema};
 use reqwest::Method;
 use serde::de::{Error as _, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
@@ -31,13 +32,19 @@ Exit codes:
   0  every document was accepted (with --wait: and processed without error);
      with --dry-run: every document is valid
   1  some documents failed: invalid (not sent), refused by the server (e.g. 4007, 3005, 3006,
-     3009, 3015, 2001, 4012, 403), or failed processing (7xxx, reported with --wait)
+     3009, 3015, 2001, 4012, 3012, 403), or failed processing (7xxx, reported with --wait;
+     V3 only)
   2  usage or connection error: bad flags, unreadable or malformed file, server unreachable
 
 Retried (exponential backoff with jitter, honouring Retry-After): connection errors and
 timeouts, HTTP 429, 5xx with codes 1000/1004, 3007, 3013/3014 (batches are halved after 3013).
 With --concurrency above 1 batches may arrive out of order: if the file changes the same key
-more than once, use --concurrency 1 (or per-document timestamps on an advanced app).";
+more than once, use --concurrency 1 (or per-document timestamps on an advanced app).
+
+Vector Search Edition (--vse-table): batches go to POST /update/{instance}_{table}/actions/bulk
+with Basic auth (access key id and secret) and X-Opensearch-Swift-PK-Field; every document is
+checked locally against the table's schema first (it must carry the primary key; vectors must
+have the index's dimension), as the server checks a strict push.";
 
 /// The file format.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,17 +63,26 @@ pub enum Format {
 /// Flags of `pier push`.
 #[derive(Args, Debug)]
 #[command(after_help = EXIT_CODES)]
+#[command(group(ArgGroup::new("target").required(true).args(["app", "vse_table"])))]
 pub struct PushArgs {
     /// A JSON array, JSON Lines or CSV file, read as a stream (any size). Each JSON element is
     /// either a push command (`{"cmd": ..., "fields": {...}}`) or a plain document, pushed as
     /// `add`.
     file: PathBuf,
-    /// The app.
-    #[arg(long)]
-    app: String,
-    /// The table.
-    #[arg(long)]
-    table: String,
+    /// The V3 app (with --table).
+    #[arg(long, requires = "table")]
+    app: Option<String>,
+    /// The app's table (with --app).
+    #[arg(long, requires = "app")]
+    table: Option<String>,
+    /// Push to this Vector Search Edition table instead of a V3 app: `{instance}_{table}` as
+    /// the SDKs name it (e.g. ha-cn-abc123_docs), or the bare table name.
+    #[arg(long, value_name = "[INSTANCE_]TABLE", conflicts_with_all = ["app", "table"])]
+    vse_table: Option<String>,
+    /// With --vse-table: the primary key field, sent as X-Opensearch-Swift-PK-Field (default:
+    /// the table's primary key; anything else is refused).
+    #[arg(long, requires = "vse_table", conflicts_with = "app")]
+    pk_field: Option<String>,
     /// The file format.
     #[arg(long, value_enum, default_value_t = Format::Auto)]
     format: Format,
@@ -74,6 +90,9 @@ pub struct PushArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     concurrency: u16,
     /// Wait until pier has processed every batch, then report documents that failed processing.
+    /// With --vse-table: wait until the table has applied everything it received (its lag is 0)
+    /// and report an applier failure; there is no per-document report (documents are validated
+    /// before the push is accepted).
     #[arg(long)]
     wait: bool,
     /// How long --wait waits for processing, in seconds.
@@ -83,7 +102,7 @@ pub struct PushArgs {
     /// `{"pk", "code", "message", "stage", "at", "request_id"}`.
     #[arg(long)]
     failures: Option<PathBuf>,
-    /// Check every document against the app's schema (the errors the server would report)
+    /// Check every document against the table's schema (the errors the server would report)
     /// without sending anything.
     #[arg(long)]
     dry_run: bool,
@@ -426,50 +445,120 @@ impl Batch {
     }
 }
 
-/// What the target table accepts.
-struct Target {
-    table: TableSchema,
-    app_type: AppType,
+/// Where documents go, and what the table accepts.
+enum Target {
+    /// A table of an OpenSearch V3 app.
+    V3 {
+        app: String,
+        table: TableSchema,
+        app_type: AppType,
+    },
+    /// A Vector Search Edition table.
+    Vse {
+        /// The bulk path segment: `{instance}_{table}` or the bare table name.
+        segment: String,
+        schema: Box<VectorTableSchema>,
+        /// The primary key field, as the schema spells it.
+        pk_field: String,
+    },
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::V3 { app, table, .. } => write!(f, "{app}/{}", table.name),
+            Target::Vse { schema, .. } => write!(f, "vector table {}", schema.name),
+        }
+    }
 }
 
 /// Why a document would be refused or fail: (code, message).
 type Invalid = (u64, String);
 
-/// Checks one command as the server would: always the checks that refuse a whole batch
-/// (3xxx), and with `full` also the per-document processing checks (7xxx).
-fn check(cmd: &Value, target: &Target, full: bool) -> Result<(Vec<u8>, String), Invalid> {
-    let json = serde_json::to_vec(cmd).map_err(|e| (4007, e.to_string()))?;
-    let mut body = Vec::with_capacity(json.len() + 2);
-    body.push(b'[');
-    body.extend_from_slice(&json);
-    body.push(b']');
-    let ops = pier_model::parse_push_body(&body, &target.table, target.app_type)
-        .map_err(|e| (u64::from(e.code.0), e.message))?;
-    let op = ops.into_iter().next().ok_or((3001, "empty".to_string()))?;
-    if full && op.cmd != Cmd::Delete {
-        pier_model::normalize_fields(&op.fields, &target.table)
-            .map_err(|e| (u64::from(e.code.0), e.message))?;
+/// A Vector Search Edition error about "document #0" of a one-document body, reworded for a
+/// report that already says which line of the file it is.
+fn single_doc_message(message: String) -> String {
+    if let Some(rest) = message.strip_prefix("document #0: ") {
+        rest.to_string()
+    } else if let Some(rest) = message.strip_prefix("document #0") {
+        format!("the document{rest}")
+    } else {
+        message
     }
-    Ok((json, op.pk))
 }
 
-/// The primary key of a command that failed checking, when one can be seen.
-fn guess_pk(cmd: &Value, target: &Target) -> Option<String> {
-    let name = &target.table.primary_key().name;
-    let fields = cmd.get("fields")?.as_object()?;
-    let v = fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(name))?.1;
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+impl Target {
+    /// Checks one command as the server would: always the checks that refuse a whole batch,
+    /// and for a V3 table with `full` also the per-document processing checks (7xxx). Returns
+    /// the command's JSON and its primary key.
+    fn check(&self, cmd: &Value, full: bool) -> Result<(Vec<u8>, String), Invalid> {
+        let json = serde_json::to_vec(cmd).map_err(|e| (4007, e.to_string()))?;
+        let mut body = Vec::with_capacity(json.len() + 2);
+        body.push(b'[');
+        body.extend_from_slice(&json);
+        body.push(b']');
+        let pk = match self {
+            Target::V3 {
+                table, app_type, ..
+            } => {
+                let ops = pier_model::parse_push_body(&body, table, *app_type)
+                    .map_err(|e| (u64::from(e.code.0), e.message))?;
+                let op = ops.into_iter().next().ok_or((3001, "empty".to_string()))?;
+                if full && op.cmd != Cmd::Delete {
+                    pier_model::normalize_fields(&op.fields, table)
+                        .map_err(|e| (u64::from(e.code.0), e.message))?;
+                }
+                op.pk
+            }
+            Target::Vse {
+                schema, pk_field, ..
+            } => {
+                let ops = pier_vse::parse_push(
+                    &body,
+                    schema,
+                    Some(pk_field.as_str()),
+                    Validation::Strict,
+                )
+                .map_err(|e| (u64::from(e.code.0), single_doc_message(e.message)))?;
+                ops.into_iter()
+                    .next()
+                    .ok_or((3001, "empty".to_string()))?
+                    .pk
+            }
+        };
+        Ok((json, pk))
+    }
+
+    /// The primary key of a command that failed checking, when one can be seen.
+    fn guess_pk(&self, cmd: &Value) -> Option<String> {
+        let name = match self {
+            Target::V3 { table, .. } => &table.primary_key().name,
+            Target::Vse { pk_field, .. } => pk_field,
+        };
+        let fields = cmd.get("fields")?.as_object()?;
+        let v = fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(name))?.1;
+        match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Sends one batch.
+    async fn push(&self, client: &Client, body: Vec<u8>) -> Result<Value, PushFailure> {
+        match self {
+            Target::V3 { app, table, .. } => client.push(app, &table.name, body, false).await,
+            Target::Vse {
+                segment, pk_field, ..
+            } => client.push_vse(segment, pk_field, body).await,
+        }
     }
 }
 
 /// Shared state of a push.
 struct Ctx {
     client: Client,
-    app: String,
-    table: String,
+    target: Arc<Target>,
     /// Largest batch in documents (halved after "rate exceeds quota").
     cap: AtomicUsize,
     docs_sent: AtomicU64,
@@ -521,19 +610,16 @@ async fn send(ctx: &Ctx, batch: &Batch) -> Sent {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let r = tokio::time::timeout(
-            PUSH_TIMEOUT,
-            ctx.client.push(&ctx.app, &ctx.table, body.clone(), false),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(PushFailure {
-                status: 0,
-                code: None,
-                message: format!("no answer within {} s", PUSH_TIMEOUT.as_secs()),
-                retry_after: None,
-            })
-        });
+        let r = tokio::time::timeout(PUSH_TIMEOUT, ctx.target.push(&ctx.client, body.clone()))
+            .await
+            .unwrap_or_else(|_| {
+                Err(PushFailure {
+                    status: 0,
+                    code: None,
+                    message: format!("no answer within {} s", PUSH_TIMEOUT.as_secs()),
+                    retry_after: None,
+                })
+            });
         let e = match r {
             Ok(v) => return Sent::Ok(v["request_id"].as_str().unwrap_or_default().to_string()),
             Err(e) if !retryable(&e) || attempt >= MAX_ATTEMPTS => return Sent::Failed(e),
@@ -597,23 +683,112 @@ async fn deliver(ctx: &Ctx, batch: Batch) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fetches the app's schema and finds the table.
-async fn target(client: &Client, app: &str, table: &str) -> anyhow::Result<Target> {
-    let info = match client
-        .call(Method::GET, &format!("/api/v1/apps/{app}"), None)
-        .await
-    {
-        Ok(i) => i,
-        Err(e) if format!("{e:#}").contains("cannot reach") => return Err(fatal(format!("{e:#}"))),
-        Err(e) => bail!("cannot read app '{app}': {e:#}"),
+/// Reads a native API resource; a server that cannot be reached is a connection error.
+async fn get(client: &Client, path: &str) -> anyhow::Result<Value> {
+    client.call(Method::GET, path, None).await.map_err(|e| {
+        if format!("{e:#}").contains("cannot reach") {
+            fatal(format!("{e:#}"))
+        } else {
+            e
+        }
+    })
+}
+
+/// Fetches the schema of the table the flags name.
+async fn target(client: &Client, args: &PushArgs) -> anyhow::Result<Target> {
+    if let Some(segment) = &args.vse_table {
+        return vse_target(client, segment, args.pk_field.as_deref()).await;
+    }
+    let (Some(app), Some(table)) = (&args.app, &args.table) else {
+        return Err(fatal("pass --app and --table, or --vse-table"));
     };
+    let info = get(client, &format!("/api/v1/apps/{app}"))
+        .await
+        .with_context(|| format!("cannot read app '{app}'"))?;
     let schema = Schema::from_json(&info["schema"]).context("the app's schema")?;
     let app_type: AppType =
         serde_json::from_value(info["type"].clone()).context("the app's type")?;
-    let Some(table) = schema.tables.into_iter().find(|t| t.name == table) else {
+    let Some(table) = schema.tables.into_iter().find(|t| &t.name == table) else {
         bail!("[4012] app '{app}' has no table '{table}'");
     };
-    Ok(Target { table, app_type })
+    Ok(Target::V3 {
+        app: app.clone(),
+        table,
+        app_type,
+    })
+}
+
+/// Finds the Vector Search Edition table of a bulk path segment as the server does (the part
+/// after the instance id, else the whole segment) and checks `--pk-field` against its key.
+async fn vse_target(
+    client: &Client,
+    segment: &str,
+    pk_field: Option<&str>,
+) -> anyhow::Result<Target> {
+    let names = pier_vse::push::split_instance_table(segment)
+        .map(|(_, t)| t)
+        .into_iter()
+        .chain([segment]);
+    let mut info = None;
+    for name in names {
+        match get(client, &format!("/api/v1/vector-tables/{name}")).await {
+            Ok(i) => {
+                info = Some(i);
+                break;
+            }
+            Err(e) if e.to_string().starts_with("404") => {}
+            Err(e) => return Err(e.context(format!("cannot read vector table '{name}'"))),
+        }
+    }
+    let Some(info) = info else {
+        bail!("[3012] no vector table '{segment}' (nor the table after its instance id prefix)");
+    };
+    let schema = VectorTableSchema::from_json(&info["schema"])
+        .map_err(|e| anyhow::anyhow!("the table's schema: {}", e.0))?;
+    let pk_field = match pk_field {
+        Some(f) if !f.eq_ignore_ascii_case(&schema.primary_key) => {
+            return Err(fatal(format!(
+                "--pk-field '{f}' is not the primary key of table '{}' ('{}')",
+                schema.name, schema.primary_key
+            )));
+        }
+        _ => schema.primary_key.clone(),
+    };
+    Ok(Target::Vse {
+        segment: segment.to_string(),
+        schema: Box::new(schema),
+        pk_field,
+    })
+}
+
+/// Waits until a vector table has applied every batch it received; returns the applier's
+/// failure, if it reports one.
+async fn wait_applied(
+    client: &Client,
+    table: &str,
+    deadline: Instant,
+    timeout_secs: u64,
+) -> anyhow::Result<Option<String>> {
+    let mut pause = Duration::from_millis(20);
+    loop {
+        let info = get(client, &format!("/api/v1/vector-tables/{table}"))
+            .await
+            .map_err(|e| fatal(format!("{e:#}")))?;
+        let t = &info["table"];
+        if let Some(f) = t["failure"].as_str() {
+            return Ok(Some(f.to_string()));
+        }
+        if t["lag_batches"].as_u64() == Some(0) {
+            return Ok(None);
+        }
+        if Instant::now() > deadline {
+            return Err(fatal(format!(
+                "vector table {table} did not apply everything within {timeout_secs} s (--wait-timeout-secs)"
+            )));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
 }
 
 /// Runs `pier push`; exits with 1 when documents failed and 2 on usage or connection errors.
@@ -637,7 +812,7 @@ pub async fn run(args: PushArgs) -> anyhow::Result<()> {
 
 async fn run_push(args: PushArgs) -> anyhow::Result<i32> {
     let client = args.conn.client().map_err(|e| fatal(format!("{e:#}")))?;
-    let target = Arc::new(target(&client, &args.app, &args.table).await?);
+    let target = Arc::new(target(&client, &args).await?);
     let file_len = std::fs::metadata(&args.file)
         .map_err(|e| fatal(format!("cannot open {}: {e}", args.file.display())))?
         .len();
@@ -655,8 +830,7 @@ async fn run_push(args: PushArgs) -> anyhow::Result<i32> {
     };
     let ctx = Arc::new(Ctx {
         client,
-        app: args.app.clone(),
-        table: args.table.clone(),
+        target: target.clone(),
         cap: AtomicUsize::new(BATCH_DOCS),
         docs_sent: AtomicU64::new(0),
         bytes_sent: AtomicU64::new(0),
@@ -700,12 +874,12 @@ async fn run_push(args: PushArgs) -> anyhow::Result<i32> {
                         return Ok(true);
                     }
                 };
-                let (json, pk) = match check(&cmd, &target, dry_run) {
+                let (json, pk) = match target.check(&cmd, dry_run) {
                     Ok(ok) => ok,
                     Err((code, msg)) => {
                         ctx.failures.lock().unwrap().record(
                             "invalid",
-                            guess_pk(&cmd, &target).as_deref(),
+                            target.guess_pk(&cmd).as_deref(),
                             Some(code),
                             &msg,
                             Some(at.as_str()),
@@ -765,23 +939,28 @@ async fn run_push(args: PushArgs) -> anyhow::Result<i32> {
     let before_wait = ctx.failures.lock().unwrap().count;
     if dry_run {
         println!(
-            "checked {read} documents against {}/{}: {} valid, {before_wait} invalid (nothing was sent)",
-            args.app,
-            args.table,
+            "checked {read} documents against {target}: {} valid, {before_wait} invalid (nothing was sent)",
             read - before_wait
         );
     } else {
         println!(
-            "pushed {sent} documents in {batches} batches to {}/{} ({} retries); {before_wait} not accepted",
-            args.app,
-            args.table,
+            "pushed {sent} documents in {batches} batches to {target} ({} retries); {before_wait} not accepted",
             ctx.retries.load(Ordering::Relaxed),
         );
     }
     let mut processed_failed = 0u64;
-    if args.wait && !dry_run {
+    let mut applier_failed = false;
+    let deadline = Instant::now() + Duration::from_secs(args.wait_timeout_secs);
+    if let (true, false, Target::Vse { schema, .. }) = (args.wait, dry_run, &*target) {
+        match wait_applied(&ctx.client, &schema.name, deadline, args.wait_timeout_secs).await? {
+            None => println!("processed: every batch applied"),
+            Some(failure) => {
+                eprintln!("processing failed: {failure}");
+                applier_failed = true;
+            }
+        }
+    } else if args.wait && !dry_run {
         let ids = std::mem::take(&mut *ctx.requests.lock().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(args.wait_timeout_secs);
         let mut processed = 0u64;
         for id in &ids {
             let mut pause = Duration::from_millis(20);
@@ -822,10 +1001,15 @@ async fn run_push(args: PushArgs) -> anyhow::Result<i32> {
             processed - processed_failed
         );
     } else if !dry_run && sent > 0 {
-        println!(
-            "(received; processing is asynchronous: --wait, `pier request ID` or `pier errors {}` show the outcome)",
-            args.app
-        );
+        match &*target {
+            Target::V3 { app, .. } => println!(
+                "(received; processing is asynchronous: --wait, `pier request ID` or `pier errors {app}` show the outcome)"
+            ),
+            Target::Vse { schema, .. } => println!(
+                "(received; processing is asynchronous: --wait or `pier table show {}` show the progress)",
+                schema.name
+            ),
+        }
     }
     let mut guard = ctx.failures.lock().unwrap();
     let f = &mut *guard;
@@ -844,7 +1028,7 @@ async fn run_push(args: PushArgs) -> anyhow::Result<i32> {
     }
     Ok(if f.connection {
         2
-    } else if f.count > 0 {
+    } else if f.count > 0 || applier_failed {
         1
     } else {
         0

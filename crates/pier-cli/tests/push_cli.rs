@@ -1,6 +1,6 @@
 //! `pier push` end to end: the real binary against a real server, for JSON Lines, JSON array
-//! and CSV files, bad documents, a fault-injecting proxy (429s and dropped connections), and
-//! `--dry-run`.
+//! and CSV files, bad documents, a fault-injecting proxy (429s and dropped connections),
+//! `--dry-run`, and pushes to a Vector Search Edition table (`--vse-table`).
 
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
@@ -88,10 +88,17 @@ async fn start() -> Pier {
 impl Pier {
     /// Runs `pier push FILE --app t --table main ARGS` against `endpoint`.
     async fn push(&self, endpoint: &str, file: &std::path::Path, args: &[&str]) -> Output {
+        let mut all = vec!["--app", "t", "--table", "main"];
+        all.extend_from_slice(args);
+        self.run_push(endpoint, file, &all).await
+    }
+
+    /// Runs `pier push FILE ARGS` against `endpoint`.
+    async fn run_push(&self, endpoint: &str, file: &std::path::Path, args: &[&str]) -> Output {
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pier"))
             .arg("push")
             .arg(file)
-            .args(["--app", "t", "--table", "main", "--endpoint", endpoint])
+            .args(["--endpoint", endpoint])
             .args(args)
             .env("PIER_ACCESS_KEY_ID", &self.key.0)
             .env("PIER_ACCESS_KEY_SECRET", &self.key.1)
@@ -441,5 +448,165 @@ async fn refusals_exit_1_and_connection_errors_exit_2() {
     // Nothing listens there.
     let closed = format!("http://127.0.0.1:{}", free_port());
     let out = pier.push(&closed, &file, &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+}
+
+impl Pier {
+    /// Creates the Vector Search Edition table `vdocs` (id INT64 key, title, 4-dim vector).
+    async fn create_vector_table(&self) {
+        let r = self
+            .http
+            .post(format!("{}/api/v1/vector-tables", self.base))
+            .basic_auth(&self.key.0, Some(&self.key.1))
+            .json(&json!({"name": "vdocs", "primaryKey": "id",
+                "fieldSchema": {"id": "INT64", "title": "STRING", "vector": "MULTI_FLOAT"},
+                "vectorIndex": [{"indexName": "v", "vectorField": "vector", "dimension": "4",
+                                 "distanceType": "SquaredEuclidean", "vectorIndexType": "HNSW"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    }
+
+    /// `POST /vector-service/{endpoint}` with Basic auth, as the vector SDK sends it.
+    async fn vector_service(&self, endpoint: &str, body: &Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}/vector-service/{endpoint}", self.base))
+            .basic_auth(&self.key.0, Some(&self.key.1))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// Waits until `vdocs` has `n` searchable documents.
+    async fn wait_vector_docs(&self, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = self
+                .vector_service("stats", &json!({"tableName": "vdocs"}))
+                .await;
+            if v["result"]["totalDocCount"] == json!(n) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "still {v} after 30 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vector_search_edition_push_arrives_complete() {
+    let pier = start().await;
+    pier.create_vector_table().await;
+    let dir = tempfile::tempdir().unwrap();
+    let n = 300;
+    let jsonl: String = (0..n)
+        .map(|i| {
+            let f = i as f64;
+            json!({"id": i, "title": format!("doc {i}"), "vector": [f, f + 0.5, -f, 1.0]})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    let file = write(&dir, "vectors.jsonl", &jsonl);
+    // Named as the SDKs name it: {instance}_{table}.
+    let out = pier
+        .run_push(
+            &pier.base,
+            &file,
+            &[
+                "--vse-table",
+                "ha-cn-local_vdocs",
+                "--pk-field",
+                "id",
+                "--wait",
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("pushed {n} documents")),
+        "{stdout}"
+    );
+    pier.wait_vector_docs(n).await;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+        let ids: Vec<String> = chunk.iter().map(|i| i.to_string()).collect();
+        let v = pier
+            .vector_service(
+                "fetch",
+                &json!({"tableName": "vdocs", "ids": ids, "includeVector": true}),
+            )
+            .await;
+        let result = v["result"].as_array().expect("fetch result");
+        assert_eq!(result.len(), chunk.len(), "{v}");
+    }
+    let v = pier
+        .vector_service("fetch", &json!({"tableName": "vdocs", "ids": ["7"]}))
+        .await;
+    assert_eq!(v["result"][0]["fields"]["title"], json!("doc 7"), "{v}");
+
+    // A document without the primary key is refused locally (3009) and reported; the others
+    // still arrive. A --pk-field that is not the table's key is a usage error.
+    let bad = [
+        json!({"id": 1000, "title": "fine", "vector": [0, 0, 0, 1]}).to_string(),
+        json!({"title": "no key", "vector": [0, 0, 1, 0]}).to_string(),
+    ]
+    .join("\n");
+    let bad = write(&dir, "bad.jsonl", &bad);
+    // --dry-run checks against the table's schema (here also a vector of the wrong dimension)
+    // and sends nothing.
+    let dry = write(
+        &dir,
+        "dry.jsonl",
+        &(std::fs::read_to_string(&bad).unwrap()
+            + "\n"
+            + &json!({"id": 1001, "vector": [1, 2, 3]}).to_string()),
+    );
+    let out = pier
+        .run_push(&pier.base, &dry, &["--vse-table", "vdocs", "--dry-run"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("checked 3 documents against vector table vdocs: 1 valid, 2 invalid"),
+        "{stdout}"
+    );
+    let failures = dir.path().join("failures.jsonl");
+    let out = pier
+        .run_push(
+            &pier.base,
+            &bad,
+            &[
+                "--vse-table",
+                "vdocs",
+                "--failures",
+                failures.to_str().unwrap(),
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 documents failed"));
+    let lines: Vec<Value> = std::fs::read_to_string(&failures)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["code"], json!(3009));
+    assert_eq!(lines[0]["at"], json!("line 2"));
+    pier.wait_vector_docs(n + 1).await;
+
+    let out = pier
+        .run_push(
+            &pier.base,
+            &bad,
+            &["--vse-table", "vdocs", "--pk-field", "title"],
+        )
+        .await;
     assert_eq!(out.status.code(), Some(2));
 }
