@@ -234,6 +234,8 @@ def test_search_shows_highlighted_results_and_readable_errors(pier, browser, sho
 def test_upload_jobs_show_progress_and_cancel(pier, browser, tmp_path):
     from test_adb_jobs import BIG_DIM, MID_ROWS, Coll, write_rows
 
+    BIG_ROWS = 25_000
+
     c = Coll(pier, BIG_DIM)
     path = tmp_path / "rows.jsonl"
     rows = write_rows(path, BIG_DIM, rows=MID_ROWS)
@@ -253,9 +255,14 @@ def test_upload_jobs_show_progress_and_cancel(pier, browser, tmp_path):
     assert f"{rows:,} of {rows:,}" in row.text
     assert not row.find_elements(By.TAG_NAME, "button")
 
-    # A running job has a progress bar and a cancel button that works from the keyboard.
+    # A running job has a cancel button that works from the keyboard. The file is big enough
+    # (about 190 MB) that the job is still checking or applying rows when the cancel arrives.
+    big = tmp_path / "big.jsonl"
+    write_rows(big, BIG_DIM, rows=BIG_ROWS)
+    with big.open("rb") as f:
+        uploaded_big = pier.post("/api/v1/uploads", data=f).json()
     running = pier.post("/api/v1/upload-jobs", json={"namespace": c.ns, "collection": c.name,
-                                                      "file_url": uploaded["url"]}).json()
+                                                      "file_url": uploaded_big["url"]}).json()
     browser.get(pier.url("/"))
     row = browser.find_element(By.XPATH, f"//table[@id='jobs']//tr[th/code[text()='{running['id']}']]")
     status = row.find_element(By.CSS_SELECTOR, "td.status").text
@@ -276,4 +283,5 @@ def test_upload_jobs_show_progress_and_cancel(pier, browser, tmp_path):
     row = browser.find_element(By.XPATH, f"//table[@id='jobs']//tr[th/code[text()='{running['id']}']]")
     assert row.find_element(By.CSS_SELECTOR, "td.status").text == "Cancelled"
     shot(browser, "08-upload-job-cancelled")
-    pier.delete(f"/api/v1/uploads/{uploaded['id']}")
+    for upload in (uploaded, uploaded_big):
+        pier.delete(f"/api/v1/uploads/{upload['id']}")

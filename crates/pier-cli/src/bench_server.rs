@@ -94,12 +94,7 @@ pub async fn start_server(
         data_dir,
         _temp: temp,
     };
-    let conn = Connection {
-        endpoint: format!("http://127.0.0.1:{port}"),
-        access_key: Some(key.0),
-        secret: Some(key.1),
-        data_dir: ".".into(),
-    };
+    let conn = Connection::to(format!("http://127.0.0.1:{port}"), key.0, key.1);
     let client = conn.client()?;
     let deadline = Instant::now() + Duration::from_secs(600);
     let pb = spinner("starting the server (replaying its log)".into());

@@ -6,18 +6,17 @@ use clap::Args;
 use serde_json::Value;
 use std::path::PathBuf;
 
-/// Where the server is and how to authenticate.
+/// The server's URL when neither a flag, the environment nor a profile names one.
+const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:8700";
+
+/// Where the server is and how to authenticate. Each setting comes from its flag (or
+/// environment variable), else from the `--profile` in the profiles file, else its default.
 #[derive(Args, Debug, Clone)]
 pub struct Connection {
-    /// The pier server's URL.
-    #[arg(
-        long,
-        env = "PIER_ENDPOINT",
-        default_value = "http://127.0.0.1:8700",
-        global = true
-    )]
-    pub endpoint: String,
-    /// Access key id (default: the first key in the data dir's keys.json, when readable).
+    /// The pier server's URL [default: http://127.0.0.1:8700].
+    #[arg(long, env = "PIER_ENDPOINT", global = true)]
+    pub endpoint: Option<String>,
+    /// Access key id (default: the profile's, else the first key in the data dir's keys.json).
     #[arg(long, env = "PIER_ACCESS_KEY_ID", global = true)]
     pub access_key: Option<String>,
     /// Access key secret.
@@ -28,9 +27,26 @@ pub struct Connection {
         global = true
     )]
     pub secret: Option<String>,
+    /// A profile of the profiles file: a TOML table `[NAME]` with `endpoint`, `access_key_id`
+    /// and `access_key_secret`.
+    #[arg(long, env = "PIER_PROFILE", global = true)]
+    pub profile: Option<String>,
+    /// The profiles file [default: $XDG_CONFIG_HOME/pier/profiles.toml, else
+    /// ~/.config/pier/profiles.toml].
+    #[arg(long, env = "PIER_PROFILES", global = true)]
+    pub profiles_file: Option<PathBuf>,
     /// Data dir to read a key from when none is given.
     #[arg(long, env = "PIER_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR, global = true)]
     pub data_dir: PathBuf,
+}
+
+/// One profile of the profiles file.
+#[derive(serde::Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct Profile {
+    endpoint: Option<String>,
+    access_key_id: Option<String>,
+    access_key_secret: Option<String>,
 }
 
 /// A connected client.
@@ -42,28 +58,80 @@ pub struct Client {
 }
 
 impl Connection {
+    /// A connection to `endpoint` with a key, for pier's own tools.
+    pub fn to(endpoint: String, key_id: String, secret: String) -> Connection {
+        Connection {
+            endpoint: Some(endpoint),
+            access_key: Some(key_id),
+            secret: Some(secret),
+            profile: None,
+            profiles_file: None,
+            data_dir: ".".into(),
+        }
+    }
+
+    /// The `--profile`, read from the profiles file.
+    fn read_profile(&self) -> anyhow::Result<Profile> {
+        let Some(name) = &self.profile else {
+            return Ok(Profile::default());
+        };
+        let file = match &self.profiles_file {
+            Some(f) => f.clone(),
+            None => std::env::var_os("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+                .context("no profiles file: set --profiles-file (or HOME)")?
+                .join("pier/profiles.toml"),
+        };
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading profile '{name}': cannot read {}", file.display()))?;
+        let mut profiles: std::collections::BTreeMap<String, Profile> = toml::from_str(&text)
+            .with_context(|| {
+                format!(
+                    "{} is not a profiles file: [NAME] tables of endpoint, access_key_id, access_key_secret",
+                    file.display()
+                )
+            })?;
+        let known: Vec<String> = profiles.keys().cloned().collect();
+        profiles.remove(name).with_context(|| {
+            format!(
+                "{} has no profile '{name}' (it has: {})",
+                file.display(),
+                known.join(", ")
+            )
+        })
+    }
+
     /// Resolves credentials and builds a client.
     pub fn client(&self) -> anyhow::Result<Client> {
-        let (key_id, secret) = match (&self.access_key, &self.secret) {
-            (Some(k), Some(s)) => (k.clone(), s.clone()),
+        let profile = self.read_profile()?;
+        let access_key = self.access_key.clone().or(profile.access_key_id);
+        let secret = self.secret.clone().or(profile.access_key_secret);
+        let (key_id, secret) = match (access_key, secret) {
+            (Some(k), Some(s)) => (k, s),
             (Some(_), None) | (None, Some(_)) => bail!(
-                "give both --access-key and --secret (or PIER_ACCESS_KEY_ID and PIER_ACCESS_KEY_SECRET)"
+                "give both --access-key and --secret (or PIER_ACCESS_KEY_ID and PIER_ACCESS_KEY_SECRET, or both in the profile)"
             ),
             (None, None) => {
                 let store = pier_engine::KeyStore::open(&self.data_dir)
                     .with_context(|| format!("reading keys from {}", self.data_dir.display()))?;
                 let key = store.list().into_iter().find(|k| !k.revoked).with_context(|| {
                     format!(
-                        "no access key given and none found in {}: pass --access-key/--secret, or --data-dir of the server",
+                        "no access key given and none found in {}: pass --access-key/--secret, a --profile, or --data-dir of the server",
                         self.data_dir.display()
                     )
                 })?;
                 (key.id, key.secret)
             }
         };
+        let endpoint = self
+            .endpoint
+            .clone()
+            .or(profile.endpoint)
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
         Ok(Client {
             http: reqwest::Client::new(),
-            endpoint: self.endpoint.trim_end_matches('/').to_string(),
+            endpoint: endpoint.trim_end_matches('/').to_string(),
             key_id,
             secret,
         })
@@ -284,5 +352,58 @@ impl Client {
             );
         }
         Ok(json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(profiles: &std::path::Path, profile: Option<&str>) -> Connection {
+        Connection {
+            endpoint: None,
+            access_key: None,
+            secret: None,
+            profile: profile.map(str::to_string),
+            profiles_file: Some(profiles.to_path_buf()),
+            data_dir: profiles.parent().unwrap().join("no-data-dir"),
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_profile_which_wins_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("profiles.toml");
+        std::fs::write(
+            &file,
+            "[prod]\nendpoint = \"http://pier.internal:8700/\"\naccess_key_id = \"AK\"\naccess_key_secret = \"SK\"\n\n[keyless]\nendpoint = \"http://x:1\"\n",
+        )
+        .unwrap();
+        let c = conn(&file, Some("prod")).client().unwrap();
+        assert_eq!(
+            (c.endpoint.as_str(), c.key_id.as_str(), c.secret.as_str()),
+            ("http://pier.internal:8700", "AK", "SK")
+        );
+        let mut flags = conn(&file, Some("prod"));
+        flags.endpoint = Some("http://127.0.0.1:9".into());
+        flags.access_key = Some("AK2".into());
+        flags.secret = Some("SK2".into());
+        let c = flags.client().unwrap();
+        assert_eq!(
+            (c.endpoint.as_str(), c.key_id.as_str()),
+            ("http://127.0.0.1:9", "AK2")
+        );
+        // No profile: the default endpoint, and a key is needed from somewhere.
+        let mut plain = conn(&file, None);
+        plain.access_key = Some("A".into());
+        plain.secret = Some("S".into());
+        assert_eq!(plain.client().unwrap().endpoint, DEFAULT_ENDPOINT);
+        let err = format!("{:#}", conn(&file, Some("nope")).client().err().unwrap());
+        assert!(
+            err.contains("no profile 'nope'") && err.contains("keyless, prod"),
+            "{err}"
+        );
+        let err = format!("{:#}", conn(&file, Some("keyless")).client().err().unwrap());
+        assert!(err.contains("no access key given"), "{err}");
     }
 }

@@ -173,7 +173,12 @@ pub async fn rpc(
         .or_else(|| uri.authority().map(|a| a.as_str()))
         .unwrap_or("pier")
         .to_string();
+    let started = std::time::Instant::now();
     let (action, result) = dispatch(&state, &method, &uri, headers, body).await;
+    if action == "QueryCollectionData" && result.is_ok() {
+        metrics::histogram!("pier_search_seconds", "api" => "adb")
+            .record(started.elapsed().as_secs_f64());
+    }
     let outcome = match &result {
         Ok(_) => "ok",
         Err(e) => e.code.as_ref(),

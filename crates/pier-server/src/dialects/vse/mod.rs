@@ -86,6 +86,10 @@ pub async fn handle(
         Err(e) => e.code.0.to_string(),
     })
     .increment(1);
+    if label == "query" && result.is_ok() {
+        metrics::histogram!("pier_search_seconds", "api" => "vse")
+            .record(started.elapsed().as_secs_f64());
+    }
     match result {
         Ok(r) => r,
         Err(e) => error(&e, api, started),
