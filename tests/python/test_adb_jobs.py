@@ -50,9 +50,9 @@ def files(tmp_path_factory):
 
 
 def write_rows(path: Path, dim: int, *, rows: int | None = None, size: int | None = None,
-               bad_line: int | None = None) -> int:
+               bad_lines: tuple[int, ...] = ()) -> int:
     """Writes rows {Id, Metadata, Vector} (every 7th without an Id) until `rows` or `size` bytes;
-    returns the number of rows. Line `bad_line` (1-based) is not JSON."""
+    returns the number of rows. The lines numbered in `bad_lines` (1-based) are not JSON."""
     rnd = random.Random(dim)
     pool = [",".join(f"{rnd.uniform(-1, 1):.6f}" for _ in range(dim)) for _ in range(997)]
     n = 0
@@ -60,7 +60,7 @@ def write_rows(path: Path, dim: int, *, rows: int | None = None, size: int | Non
     with path.open("w") as f:
         while (rows is None or n < rows) and (size is None or written < size):
             n += 1
-            if n == bad_line:
+            if n in bad_lines:
                 line = '{"Id": "broken", "Vector": [1, 2,\n'
             else:
                 ident = "" if n % 7 == 0 else f"row-{n}"
@@ -179,7 +179,8 @@ def test_cancel_in_the_middle_keeps_what_was_applied(pier, big_file):
 
 def test_a_bad_line_fails_the_job_with_its_line_number_and_applies_nothing(pier, files):
     root, base = files
-    write_rows(root / "bad.jsonl", SMALL_DIM, rows=3000, bad_line=1500)
+    # Lines are checked in parallel: the first bad line is the one reported.
+    write_rows(root / "bad.jsonl", SMALL_DIM, rows=3000, bad_lines=(1500, 2900))
     write_rows(root / "wrongdim.jsonl", SMALL_DIM + 1, rows=10)
     c = Coll(pier, SMALL_DIM)
     job = c.wait(c.start(f"{base}/bad.jsonl"))
@@ -270,7 +271,7 @@ def test_pier_upload_loads_a_local_file_and_its_exit_codes_say_how_it_went(pier,
     assert 'role="alert"' in r.text and "Filter" in r.text
 
     bad = tmp_path / "bad.jsonl"
-    write_rows(bad, SMALL_DIM, rows=20, bad_line=7)
+    write_rows(bad, SMALL_DIM, rows=20, bad_lines=(7,))
     out = run_cli(pier, "upload", str(bad), "--namespace", c.ns, "--collection", c.name)
     assert out.returncode == 1
     assert "failed: line 7: not a JSON object" in out.stderr, out.stderr

@@ -9,12 +9,15 @@ RPC HMAC-SHA1 one (`Config(signature_algorithm="v2")`).
 
 from __future__ import annotations
 
+import functools
+import http.server
 import itertools
 import json
 import math
 import os
 import re
 import subprocess
+import threading
 import time
 
 import pytest
@@ -408,8 +411,13 @@ def test_upsert_update_delete(http_adb):
     assert sorted(m.id for m in got.matches.match) == odd
     got = c.query(vector=vec(0), top_k=50, filter="NOT meta @> '{\"k\": 1}' AND meta->>'k'::int < 1")
     assert odd and not set(odd) & {m.id for m in got.matches.match}
-    err = client_error(lambda: c.query(vector=vec(0), top_k=5, filter="meta <@ '{\"k\": 1}'"))
-    assert err.status_code == 400 and "'<@' is not supported" in err.message
+    # `<@` is `@>` with the operands swapped: the stored object is contained in the constant.
+    for flt in ("meta <@ '{\"k\": 1, \"x\": [2]}'", "'{\"k\": 1, \"x\": [2]}'::jsonb @> meta::jsonb",
+                "meta->'k' <@ '[1, 3]'"):
+        got = c.query(vector=vec(0), top_k=50, filter=flt)
+        assert sorted(m.id for m in got.matches.match) == odd, flt
+    err = client_error(lambda: c.query(vector=vec(0), top_k=5, filter="page <@ '[1]'"))
+    assert err.status_code == 400 and "not a json/jsonb column" in err.message
     c.drop()
 
 
@@ -445,6 +453,190 @@ def test_full_text_and_hybrid(http_adb):
     got = c.query(vector=q, content="cherry", top_k=3, hybrid_search="Cascaded")
     assert [m.id for m in got.matches.match] == [
         w[0] for w in brute(rows, q, "cosine", lambda r: r["Metadata"]["title"].startswith("cherry"))[:3]]
-    err = client_error(lambda: c.query(vector=q, content="cherry", top_k=3, offset=3))
-    assert err.status_code == 400 and "hybrid" in err.message
+    # Offset pages the fused list of the best Offset + TopK of each list (here 5, as above);
+    # Total counts the rows that pass the filter; OrderBy reorders the page.
+    fused = {}
+    for lst in (vec_ids, text_ids):
+        for rank, i in enumerate(lst):
+            fused[i] = fused.get(i, 0) + 1 / (60 + rank + 1)
+    want = [w[0] for w in sorted(fused.items(), key=lambda x: (-x[1], x[0]))[2:5]]
+    got = c.query(vector=q, content="cherry", top_k=3, offset=2, filter="page < 30")
+    assert [m.id for m in got.matches.match] == want and got.total == 30
+    got = c.query(vector=q, content="cherry", top_k=3, offset=2, filter="page < 30",
+                  order_by="page DESC")
+    assert [m.id for m in got.matches.match] == sorted(want, key=lambda i: -int(i[1:]))
+    # Full text alone: the same paging and ordering.
+    got = c.query(content="cherry", top_k=3, offset=1, filter="page < 30", order_by="page")
+    assert [m.id for m in got.matches.match] == sorted(text_ids[1:4], key=lambda i: int(i[1:]))
+    assert got.total == len([i for i in cherries if int(i[1:]) < 30])
     c.drop()
+
+
+# id → (title, dense vector, sparse vector {dimension: value})
+SPARSE_ROWS = {
+    "a": ("apple pie", [1.0, 0.0], {1: 1.0, 5: 2.0}),
+    "b": ("banana bread", [0.0, 1.0], {5: 3.0, 9: 1.0}),
+    "c": ("apple tart", [0.5, 0.5], None),
+    "d": ("cherry cake", [0.25, 0.5], {1: 0.5, 9: 2.0}),
+}
+
+
+class SparseCollection:
+    """An ip collection with SupportSparse, a title column and full-text search on it."""
+
+    def __init__(self, adb: Adb):
+        self.adb = adb
+        self.ns = unique("ns")
+        self.name = unique("sparse")
+        adb.client.create_namespace_with_options(gpdb.CreateNamespaceRequest(
+            **adb.manager(namespace=self.ns, namespace_password=NS_PASSWORD)), adb.runtime)
+        adb.client.create_collection_with_options(gpdb.CreateCollectionRequest(
+            **adb.manager(namespace=self.ns, collection=self.name, dimension=2, metrics="ip",
+                          metadata=json.dumps({"title": "text"}), full_text_retrieval_fields="title",
+                          parser="english", support_sparse=True,
+                          sparse_vector_index_config=gpdb.CreateCollectionRequestSparseVectorIndexConfig(
+                              algorithm="hnsw", hnsw_ef_construction=64, hnsw_m=16))), adb.runtime)
+
+    def data(self, **kw) -> dict:
+        return dict(dbinstance_id=INSTANCE, region_id=REGION, namespace=self.ns,
+                    namespace_password=NS_PASSWORD, collection=self.name, **kw)
+
+    def upsert(self, rows: dict):
+        def row(i, title, dense, sparse):
+            sv = None
+            if sparse:
+                dims = sorted(sparse)
+                sv = gpdb.UpsertCollectionDataRequestRowsSparseVector(
+                    indices=dims, values=[sparse[d] for d in dims])
+            return gpdb.UpsertCollectionDataRequestRows(id=i, metadata={"title": title}, vector=dense,
+                                                        sparse_vector=sv)
+        req = gpdb.UpsertCollectionDataRequest(**self.data(rows=[row(i, *r) for i, r in rows.items()]))
+        return self.adb.client.upsert_collection_data_with_options(req, self.adb.runtime).body
+
+    def query(self, sparse: dict | None = None, **kw):
+        if sparse is not None:
+            dims = sorted(sparse)
+            kw["sparse_vector"] = gpdb.QueryCollectionDataRequestSparseVector(
+                indices=dims, values=[sparse[d] for d in dims])
+        return self.adb.client.query_collection_data_with_options(
+            gpdb.QueryCollectionDataRequest(**self.data(**kw)), self.adb.runtime).body
+
+    def ranked(self, sparse: dict | None = None, **kw) -> list:
+        return [(m.id, m.score) for m in self.query(sparse, **kw).matches.match]
+
+
+def sparse_brute(rows: dict, q: dict, dense_q=None):
+    """(id, score), best first: the sparse inner product (rows sharing a dimension with the
+    query), plus the dense inner product of every row when a dense query is given."""
+    out = []
+    for i, (_, dense, sparse) in rows.items():
+        shared = [d for d in q if sparse and d in sparse]
+        s = sum(q[d] * sparse[d] for d in shared)
+        if dense_q is not None:
+            out.append((i, s + sum(a * b for a, b in zip(dense, dense_q))))
+        elif shared:
+            out.append((i, s))
+    return sorted(out, key=lambda x: (-x[1], x[0]))
+
+
+def assert_ranked(got: list, want: list) -> None:
+    assert [g[0] for g in got] == [w[0] for w in want], (got, want)
+    assert [g[1] for g in got] == pytest.approx([w[1] for w in want]), (got, want)
+
+
+def test_sparse_vectors(http_adb):
+    adb = http_adb
+    c = SparseCollection(adb)
+    d = adb.client.describe_collection_with_options(gpdb.DescribeCollectionRequest(**c.data()), adb.runtime).body
+    assert d.support_sparse is True and d.sparse_vector_metrics == "ip"
+    rows = dict(SPARSE_ROWS)
+    c.upsert(rows)
+    q = {1: 1.0, 5: 1.0, 9: 0.5}
+    want = sparse_brute(rows, q)
+    assert want == [("b", 3.5), ("a", 3.0), ("d", 1.5)]  # by hand: 3 + 0.5, 1 + 2, 0.5 + 1
+    got = c.query(q, top_k=10, include_sparse_values=True)
+    assert_ranked([(m.id, m.score) for m in got.matches.match], want)
+    a = got.matches.match[1]
+    assert (a.sparse_values.indices.indice, a.sparse_values.values.value) == ([1, 5], [1.0, 2.0])
+    assert a.values is None
+    # Dense plus sparse: the scores add up.
+    dense = [1.0, 0.25]
+    want = sparse_brute(rows, q, dense)
+    assert [w[0] for w in want] == ["a", "b", "d", "c"]  # 1 + 3, 0.25 + 3.5, 0.375 + 1.5, 0.625
+    assert_ranked(c.ranked(q, vector=dense, top_k=3), want[:3])
+    assert_ranked(c.ranked(q, vector=dense, top_k=10, filter="title LIKE '%apple%'"),
+                  [w for w in want if w[0] in ("a", "c")])
+    # With Content: RRF over the sparse list and the full-text list.
+    text = [m.id for m in c.query(content="apple", top_k=10).matches.match]
+    assert sorted(text) == ["a", "c"]
+    fused = {}
+    for lst in ([w[0] for w in sparse_brute(rows, q)], text):
+        for rank, i in enumerate(lst):
+            fused[i] = fused.get(i, 0) + 1 / (60 + rank + 1)
+    assert_ranked(c.ranked(q, content="apple", top_k=10, hybrid_search="RRF"),
+                  sorted(fused.items(), key=lambda x: (-x[1], x[0])))
+    # Bad sparse vectors are refused and say why.
+    err = client_error(lambda: c.query(top_k=1, sparse_vector=gpdb.QueryCollectionDataRequestSparseVector(
+        indices=[5, 1], values=[1.0, 1.0])))
+    assert err.status_code == 400 and "sorted ascending" in err.message
+    err = client_error(lambda: c.upsert({"x": ("t", [0.0, 0.0], {d: 1.0 for d in range(4001)})}))
+    assert err.status_code == 400 and "the limit is 4000" in err.message
+    # An upsert replaces the sparse vector; a delete removes it.
+    rows["a"] = ("apple pie", [1.0, 0.0], {9: 4.0})
+    c.upsert({"a": rows["a"]})
+    adb.client.delete_collection_data_with_options(gpdb.DeleteCollectionDataRequest(
+        **c.data(collection_data=json.dumps({"id": ["b"]}))), adb.runtime)
+    del rows["b"]
+    want = sparse_brute(rows, q)
+    assert want == [("a", 2.0), ("d", 1.5)]
+    assert_ranked(c.ranked(q, top_k=10), want)
+
+
+def test_sparse_vectors_in_an_upload_job(http_adb, tmp_path):
+    """The JSONL rows of UpsertCollectionDataAsync carry SparseVector like Rows do."""
+    adb = http_adb
+    c = SparseCollection(adb)
+    lines = [{"Id": i, "Metadata": {"title": t}, "Vector": v,
+              **({"SparseVector": {"Indices": sorted(sp), "Values": [sp[d] for d in sorted(sp)]}} if sp else {})}
+             for i, (t, v, sp) in SPARSE_ROWS.items()]
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None
+    files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{files.server_address[1]}/rows.jsonl"
+        job_id = adb.client.upsert_collection_data_async_with_options(
+            gpdb.UpsertCollectionDataAsyncRequest(**c.data(file_url=url)), adb.runtime).body.job_id
+        deadline = time.monotonic() + 60
+        while True:
+            job = adb.client.get_upsert_collection_data_job_with_options(
+                gpdb.GetUpsertCollectionDataJobRequest(**c.data(job_id=job_id)), adb.runtime).body.job
+            if job.completed:
+                break
+            assert time.monotonic() < deadline, job.status
+            time.sleep(0.1)
+        assert (job.status, job.progress) == ("Success", len(lines)), job.error
+    finally:
+        files.shutdown()
+    q = {1: 1.0, 5: 1.0, 9: 0.5}
+    assert_ranked(c.ranked(q, top_k=10), sparse_brute(SPARSE_ROWS, q))
+
+
+def test_sparse_search_survives_a_restart(tmp_path):
+    server = Pier(pier_bin(), tmp_path)
+    server.start()
+    try:
+        adb = Adb(server, "http", None, "acs3")
+        c = SparseCollection(adb)
+        c.upsert(SPARSE_ROWS)
+        q = {1: 1.0, 9: 1.5}
+        want = sparse_brute(SPARSE_ROWS, q)
+        assert want == [("d", 3.5), ("b", 1.5), ("a", 1.0)]
+        assert_ranked(c.ranked(q, top_k=10), want)
+        server.stop()
+        server.start()
+        assert_ranked(c.ranked(q, top_k=10), want)
+        assert_ranked(c.ranked(q, vector=[0.0, 1.0], top_k=2), sparse_brute(SPARSE_ROWS, q, [0.0, 1.0])[:2])
+    finally:
+        server.stop()

@@ -139,3 +139,75 @@ def test_scroll_pages_through_everything(shop):
         seen += ids(page)
         scroll_id = page["result"]["scroll_id"]
     assert sorted(seen) == ["1", "2", "3"]
+
+
+DELIVERY_SCHEMA = {
+    "tables": {"main": {"name": "main", "primaryTable": True, "fields": {
+        "id": {"name": "id", "type": "LITERAL", "primaryKey": True},
+        "name": {"name": "name", "type": "TEXT"},
+        "area": {"name": "area", "type": "DOUBLE_ARRAY"},
+        "pt": {"name": "pt", "type": "DOUBLE_ARRAY"},
+        "open_time": {"name": "open_time", "type": "INT_ARRAY"},
+        "prices": {"name": "prices", "type": "INT_ARRAY"},
+        "price": {"name": "price", "type": "INT"},
+    }}},
+    "indexes": {
+        "searchFields": {"default": {"fields": ["name"], "analyzer": "chn_standard"}},
+        "filterFields": ["id", "area", "pt", "open_time", "prices", "price"],
+    },
+}
+
+
+def period(start: int, end: int) -> int:
+    """An opening period as the cloud's bit_struct example packs it: start minute high, end low."""
+    return (start << 32) | end
+
+
+DELIVERY_DOCS = [
+    {"cmd": "add", "fields": {"id": "lake", "name": "外婆家", "price": 80,
+                              "area": [120.1, 30.2, 120.2, 30.2, 120.2, 30.3, 120.1, 30.3], "pt": [120.15, 30.25],
+                              "open_time": [period(480, 720), period(780, 1320)], "prices": [100, 80, 60]}},
+    {"cmd": "add", "fields": {"id": "station", "name": "外婆家", "price": 50,
+                              "area": [121.0, 31.0, 122.0, 31.0, 122.0, 32.0, 121.0, 32.0], "pt": [121.5, 31.5],
+                              "open_time": [period(420, 600)], "prices": [90]}},
+    {"cmd": "add", "fields": {"id": "none", "name": "外婆家", "price": 20}},
+]
+
+
+@pytest.fixture
+def delivery(pier, make_app):
+    app = make_app(DELIVERY_SCHEMA)
+    s = Searcher(pier)
+    s.push(app, "main", DELIVERY_DOCS)
+    return s, app
+
+
+@pytest.mark.parametrize("clauses,expected", [
+    ("filter=in_polygon(area, 121.5, 31.5)>0", ["station"]),
+    # The cloud's kvpairs form: commas inside the polygon escaped with a backslash.
+    ("filter=in_query_polygon(\"polygons\", pt)=2"
+     "&&kvpairs=polygons:0\\,0\\,1\\,0\\,1\\,1;121\\,31\\,122\\,31\\,122\\,32\\,121\\,32", ["station"]),
+    ("filter=bit_struct(open_time, \"0-31,32-63\", \"overlap,$1,$2,840,930\")!=-1", ["lake"]),
+    ("filter=multi_attr(prices, 1, \"1000\")<85", ["lake"]),
+    ("filter=price>=50 AND price<80", ["station"]),
+    ("filter=price>=20", ["lake", "none", "station"]),
+])
+def test_functionality_functions_and_ranges(delivery, clauses, expected):
+    s, app = delivery
+    body = s.search(app, {"query": f"query=default:'外婆家'&&{clauses}&&config=format:fulljson"})
+    assert body["status"] == "OK", body
+    assert sorted(ids(body)) == expected, body
+    assert body["result"]["total"] == len(expected), body
+
+
+def test_functionality_function_errors_carry_the_clause_code(delivery):
+    s, app = delivery
+    for query, code in [
+        ("query=''&&filter=in_polygon(area, 1)>0", 6113),
+        ("query=''&&sort=+multi_attr(price, 0)", 6115),
+        ("query=''&&filter=bit_struct(name, \"0-63\", \"equal,$1,1\")>0", 6127),
+    ]:
+        with pytest.raises(TeaException) as e:
+            s.search(app, {"query": query})
+        body = json.loads(e.value.data)
+        assert body["errors"][0]["code"] == code, (query, body)

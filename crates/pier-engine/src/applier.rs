@@ -286,12 +286,12 @@ fn apply_op(
     replaying: bool,
     vectors: &mut Vec<PreparedVectors>,
 ) -> anyhow::Result<Result<(), pier_model::DocError>> {
-    let current = shared.docs.get(table.id, pk)?;
+    let current = shared.docs.get_raw(table.id, pk)?;
     if let Some(cur) = current.as_ref().filter(|c| c.version >= version) {
         // Already applied (replay) or superseded by a newer operation. On replay the index may
         // predate the store, so rewrite the key's entry from the store.
-        if replaying {
-            index_state(shared, table, pk, cur, vectors)?;
+        if replaying && let Some(cur) = cur.decode() {
+            index_state(shared, table, pk, &cur, vectors)?;
         }
         return Ok(Ok(()));
     }
@@ -307,10 +307,12 @@ fn apply_op(
             } else {
                 fields
             };
-            let mut doc = match (cmd, current.and_then(|c| c.doc)) {
-                (Cmd::Update, Some(base)) => base,
-                _ => Map::new(),
-            };
+            // Only an update reads the stored document (its base).
+            let mut doc = match cmd {
+                Cmd::Update => current.and_then(|c| c.decode()).and_then(|c| c.doc),
+                _ => None,
+            }
+            .unwrap_or_default();
             doc.extend(normalized);
             if let Some(Err(message)) = table.vectors.as_ref().map(|v| v.check(&doc)) {
                 return Ok(Err(pier_model::DocError {
@@ -350,7 +352,7 @@ fn index_state(
             // Vectors are served from the graphs and the store, not from the text index.
             let mut attributes: Map<String, serde_json::Value> = doc
                 .iter()
-                .filter(|(name, _)| !vectors.specs().iter().any(|s| &s.field == *name))
+                .filter(|(name, _)| !vectors.is_vector_field(name))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             attributes.insert(VECTOR_KEY_FIELD.to_string(), key.into());

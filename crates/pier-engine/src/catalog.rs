@@ -246,6 +246,8 @@ pub(crate) fn open_app(shared: &Arc<Shared>, r: AppRecord) -> Result<App, Engine
         } else {
             let set = VectorSet::open(&dir.join("vectors"), r.vectors.clone())
                 .map_err(|e| EngineError::Storage(e.to_string()))?;
+            crate::sparse::rebuild(shared, tr.id, &set)
+                .map_err(|e| EngineError::Storage(e.to_string()))?;
             // The log is kept from the older of the two checkpoints; replay from there.
             checkpoint = checkpoint.min(set.checkpoint());
             Some(set)

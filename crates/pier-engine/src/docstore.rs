@@ -51,20 +51,44 @@ fn encode(s: &StoredDoc) -> Vec<u8> {
     out
 }
 
-fn decode(bytes: &[u8]) -> Option<StoredDoc> {
+fn decode_version(bytes: &[u8]) -> Option<Version> {
     if bytes.len() < HEADER {
         return None;
     }
-    let version = Version {
+    Some(Version {
         timestamp: i64::from_be_bytes(bytes[0..8].try_into().ok()?),
         seq: u64::from_be_bytes(bytes[8..16].try_into().ok()?),
         index: u32::from_be_bytes(bytes[16..20].try_into().ok()?),
-    };
-    let doc = match bytes[20] {
-        0 => None,
-        _ => Some(serde_json::from_slice(&bytes[HEADER..]).ok()?),
-    };
-    Some(StoredDoc { version, doc })
+    })
+}
+
+fn decode_doc(bytes: &[u8]) -> Option<Option<Map<String, Value>>> {
+    match bytes.get(HEADER - 1)? {
+        0 => Some(None),
+        _ => Some(Some(serde_json::from_slice(&bytes[HEADER..]).ok()?)),
+    }
+}
+
+fn decode(bytes: &[u8]) -> Option<StoredDoc> {
+    Some(StoredDoc {
+        version: decode_version(bytes)?,
+        doc: decode_doc(bytes)?,
+    })
+}
+
+/// A key's stored state with the document not yet decoded: the applier compares versions first
+/// and decodes the document only when it needs it (most writes replace a document unread).
+pub struct StoredRaw {
+    /// Version of the operation that wrote this state.
+    pub version: Version,
+    bytes: fjall::Slice,
+}
+
+impl StoredRaw {
+    /// Decodes the whole state (None if the stored bytes are damaged).
+    pub fn decode(&self) -> Option<StoredDoc> {
+        decode(&self.bytes)
+    }
 }
 
 /// The document store of all tables (one fjall keyspace, keys prefixed by table id).
@@ -84,6 +108,16 @@ impl DocStore {
         Ok(self.docs.get(key(table_id, pk))?.and_then(|v| decode(&v)))
     }
 
+    /// The stored state of `pk`, its document left encoded.
+    pub fn get_raw(&self, table_id: u64, pk: &str) -> fjall::Result<Option<StoredRaw>> {
+        Ok(self.docs.get(key(table_id, pk))?.and_then(|bytes| {
+            Some(StoredRaw {
+                version: decode_version(&bytes)?,
+                bytes,
+            })
+        }))
+    }
+
     /// Writes the state of `pk` (durable with the next journal persist).
     pub fn put(&self, table_id: u64, pk: &str, state: &StoredDoc) -> fjall::Result<()> {
         self.docs.insert(key(table_id, pk), encode(state))
@@ -99,6 +133,22 @@ impl DocStore {
             }
         }
         Ok(out)
+    }
+
+    /// Calls `f` with the primary key and document of each of a table's live documents, in key
+    /// order; stops at the first error.
+    pub fn for_each_live<E: From<fjall::Error>>(
+        &self,
+        table_id: u64,
+        mut f: impl FnMut(&str, &Map<String, Value>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for kv in self.docs.prefix(table_id.to_be_bytes()) {
+            let (k, v) = kv.into_inner()?;
+            if let Some(doc) = decode(&v).and_then(|d| d.doc) {
+                f(&String::from_utf8_lossy(&k[8..]), &doc)?;
+            }
+        }
+        Ok(())
     }
 
     /// Removes every key of a table.
@@ -141,5 +191,33 @@ mod tests {
         assert_eq!(decode(&encode(&doc)), Some(doc));
         let tomb = StoredDoc { version, doc: None };
         assert_eq!(decode(&encode(&tomb)), Some(tomb));
+    }
+
+    #[test]
+    fn raw_reads_give_the_version_and_decode_the_same_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = fjall::Database::builder(dir.path()).open().unwrap();
+        let store = DocStore::new(
+            db.keyspace("docs", fjall::KeyspaceCreateOptions::default)
+                .unwrap(),
+        );
+        let state = StoredDoc {
+            version: Version {
+                timestamp: 9,
+                seq: 4,
+                index: 1,
+            },
+            doc: Some(
+                json!({"id": "a", "v": [0.5, 1.5]})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        };
+        store.put(1, "a", &state).unwrap();
+        let raw = store.get_raw(1, "a").unwrap().unwrap();
+        assert_eq!(raw.version, state.version);
+        assert_eq!(raw.decode(), Some(state));
+        assert!(store.get_raw(2, "a").unwrap().is_none());
     }
 }

@@ -13,6 +13,8 @@ pub mod keys;
 pub mod namespaces;
 pub mod outcomes;
 mod quota;
+pub mod sparse;
+pub mod sparse_search;
 pub mod sync;
 mod table;
 mod vector_queue;

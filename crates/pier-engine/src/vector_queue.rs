@@ -150,6 +150,7 @@ mod tests {
             ef_search: 64,
             linear_build_threshold: 0,
             namespace_field: None,
+            sparse: None,
         };
         VectorSet::open(dir, vec![spec]).unwrap()
     }
@@ -181,8 +182,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let set = set(dir.path());
         let err = with_queue("test-vectors", &set, |q| {
-            // Over f16's range: the graph refuses it.
-            q.push(vec![set.prepare(1, Some(&doc(json!({"vec": [1e9, 0]}))))])?;
+            // A key the graph cannot encode: the graph refuses it (values it could not hold are
+            // refused before a document is stored, so they never reach the queue).
+            let bad_key = pier_vector::MAX_KEY + 1;
+            q.push(vec![
+                set.prepare(bad_key, Some(&doc(json!({"vec": [1, 0]})))),
+            ])?;
             q.push(vec![set.prepare(2, Some(&doc(json!({"vec": [1, 1]}))))])?;
             q.drain()
         })

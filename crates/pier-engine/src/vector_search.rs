@@ -54,10 +54,10 @@ impl From<fjall::Error> for VectorSearchError {
 }
 
 /// A dense set of document keys (they are assigned densely from 0).
-struct KeySet(Vec<u64>);
+pub(crate) struct KeySet(Vec<u64>);
 
 impl KeySet {
-    fn new(keys: &[u64]) -> KeySet {
+    pub(crate) fn new(keys: &[u64]) -> KeySet {
         let max = keys.iter().copied().max().unwrap_or(0);
         let mut words = vec![0u64; (max / 64 + 1) as usize];
         for k in keys {
@@ -66,7 +66,7 @@ impl KeySet {
         KeySet(words)
     }
 
-    fn contains(&self, key: u64) -> bool {
+    pub(crate) fn contains(&self, key: u64) -> bool {
         self.0
             .get((key / 64) as usize)
             .is_some_and(|w| w & (1 << (key % 64)) != 0)

@@ -16,6 +16,7 @@
 //!   after a crash the applier replays it, rewriting each key from the store's state, so replay is
 //!   idempotent whichever files made it to disk.
 
+use crate::sparse::{SparseFields, SparseSet, SparseVector};
 use fjall::Keyspace;
 use parking_lot::{Mutex, RwLock};
 use pier_vector::{Metric, Storage, VectorIndex, VectorParams};
@@ -100,6 +101,9 @@ pub struct VectorIndexSpec {
     /// The field whose value selects the namespace (a separate graph per value).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_field: Option<String>,
+    /// The fields of the index's sparse vectors, if it has them (see [`crate::sparse`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse: Option<SparseFields>,
 }
 
 impl VectorIndexSpec {
@@ -153,6 +157,19 @@ impl VectorIndexSpec {
             .map(|v| v.as_f64().map(|f| f as f32))
             .collect::<Option<Vec<f32>>>()
             .ok_or_else(|| format!("field '{}' holds a value that is not a number", self.field))?;
+        // What the graph would refuse is refused here, before the document is stored: a
+        // document the graph cannot take must be a processing failure, never a stuck commit.
+        let max = match self.storage {
+            VectorStorage::F32 => f32::MAX,
+            VectorStorage::F16 => pier_vector::F16_MAX,
+            VectorStorage::I8 => 1.0,
+        };
+        if let Some(bad) = flat.iter().find(|x| !x.is_finite() || x.abs() > max) {
+            return Err(format!(
+                "field '{}' holds {bad}, outside the range of the index's {:?} storage (±{max})",
+                self.field, self.storage
+            ));
+        }
         Ok(flat.chunks(self.dimension).map(<[f32]>::to_vec).collect())
     }
 }
@@ -165,6 +182,8 @@ pub struct PreparedVectors {
     key: u64,
     /// Per spec: the namespace and the vectors (none: not in that index).
     per_spec: Vec<(String, Vec<Vec<f32>>)>,
+    /// Per spec: the sparse vector (none: not in that sparse index).
+    sparse: Vec<Option<SparseVector>>,
 }
 
 /// Primary key ↔ vector key, per table, in the store.
@@ -280,6 +299,8 @@ pub struct VectorSet {
     /// Whether anything changed since the last save.
     dirty: AtomicBool,
     last_save: Mutex<Instant>,
+    /// The sparse indexes (in memory, rebuilt from the store on open).
+    sparse: SparseSet,
 }
 
 impl VectorSet {
@@ -307,6 +328,7 @@ impl VectorSet {
         }
         Ok(VectorSet {
             dir: dir.to_path_buf(),
+            sparse: SparseSet::new(&specs),
             specs,
             graphs: RwLock::new(graphs),
             checkpoint: AtomicU64::new(checkpoint.seq),
@@ -325,6 +347,22 @@ impl VectorSet {
         self.specs.iter().find(|s| s.name == name)
     }
 
+    /// Whether `name` is a field of a dense or sparse vector (served from the graphs, the sparse
+    /// indexes and the store, not from the text index).
+    pub fn is_vector_field(&self, name: &str) -> bool {
+        self.specs.iter().any(|s| {
+            s.field == name
+                || s.sparse
+                    .as_ref()
+                    .is_some_and(|f| f.indices == name || f.values == name)
+        })
+    }
+
+    /// The sparse indexes.
+    pub(crate) fn sparse(&self) -> &SparseSet {
+        &self.sparse
+    }
+
     /// Log position covered by the saved graphs: the log must be kept after it.
     pub fn checkpoint(&self) -> u64 {
         self.checkpoint.load(Ordering::Acquire)
@@ -334,6 +372,7 @@ impl VectorSet {
     pub fn check(&self, doc: &Map<String, Value>) -> Result<(), String> {
         for spec in &self.specs {
             spec.vectors_of(doc)?;
+            spec.sparse_of(doc)?;
         }
         Ok(())
     }
@@ -353,7 +392,16 @@ impl VectorSet {
                 None => (String::new(), Vec::new()),
             })
             .collect();
-        PreparedVectors { key, per_spec }
+        let sparse = self
+            .specs
+            .iter()
+            .map(|spec| doc.and_then(|d| spec.sparse_of(d).ok().flatten()))
+            .collect();
+        PreparedVectors {
+            key,
+            per_spec,
+            sparse,
+        }
     }
 
     /// Makes the graphs hold `doc`'s vectors under `key` (`None`: the document is gone).
@@ -379,6 +427,12 @@ impl VectorSet {
             .filter(|(i, p)| last[&p.key] == *i)
             .map(|(_, p)| p)
             .collect();
+        for p in &batch {
+            for (pos, sparse) in p.sparse.iter().enumerate() {
+                let state = sparse.clone().map(|v| (p.per_spec[pos].0.clone(), v));
+                self.sparse.set(pos, p.key, state);
+            }
+        }
         for pos in 0..self.specs.len() {
             // Remove each key from the graphs it no longer belongs to (it may have moved
             // namespace, or lost its vectors), then insert by namespace.
@@ -536,11 +590,26 @@ mod tests {
             ef_search: 64,
             linear_build_threshold: 0,
             namespace_field: Some("ns".into()),
+            sparse: None,
         }
     }
 
     fn doc(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn refuses_values_the_graph_storage_cannot_hold() {
+        let mut s = spec();
+        s.storage = VectorStorage::F16;
+        assert!(s.vectors_of(&doc(json!({"vec": [65504.0, -1.0]}))).is_ok());
+        let err = s
+            .vectors_of(&doc(json!({"vec": [1.0, 70000.0]})))
+            .unwrap_err();
+        assert!(err.contains("70000") && err.contains("F16"), "{err}");
+        // Beyond f32: the cast would make an infinity the graph refuses.
+        s.storage = VectorStorage::F32;
+        assert!(s.vectors_of(&doc(json!({"vec": [1e39, 0.0]}))).is_err());
     }
 
     #[test]

@@ -16,11 +16,14 @@
 use pier_index::TableIndex;
 use pier_index::search::Page;
 use serde_json::json;
+use std::ops::Bound;
 use std::sync::Arc;
 use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::aggregation::{AggContextParams, AggregationCollector};
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{BooleanQuery, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::query::{
+    BooleanQuery, ConstScoreQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery,
+};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
 
@@ -184,6 +187,27 @@ fn main() {
             format!("query=default:'{}'&&filter=cat>=0", word(common)),
             Box::new(|| {
                 let (top, _) = searcher.search(&tq(common), &(top10(), Count)).unwrap();
+                top.into_iter().map(|(_, a)| a).collect()
+            }),
+        ),
+        (
+            "filter cat>=1 (90% of matches)",
+            format!("query=default:'{}'&&filter=cat>=1", word(common)),
+            Box::new(|| {
+                // The range as a zero-scoring required clause, as pier pushes it down.
+                let cat = schema.get_field("attr_cat").unwrap();
+                let range = RangeQuery::new(
+                    Bound::Included(Term::from_field_i64(cat, 1)),
+                    Bound::Included(Term::from_field_i64(cat, i64::MAX)),
+                );
+                let q = BooleanQuery::new(vec![
+                    (Occur::Must, tq(common)),
+                    (
+                        Occur::Must,
+                        Box::new(ConstScoreQuery::new(Box::new(range), 0.0)),
+                    ),
+                ]);
+                let (top, _) = searcher.search(&q, &(top10(), Count)).unwrap();
                 top.into_iter().map(|(_, a)| a).collect()
             }),
         ),

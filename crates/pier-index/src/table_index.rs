@@ -228,6 +228,11 @@ impl TableIndex {
         &self.index
     }
 
+    /// The primary-key field (raw, indexed).
+    pub(crate) fn pk_field(&self) -> Field {
+        self.pk
+    }
+
     /// The stored-source field.
     pub(crate) fn source_field(&self) -> Field {
         self.source

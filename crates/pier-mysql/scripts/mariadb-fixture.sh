@@ -60,7 +60,9 @@ start() {
     [ -n "$port" ] || die "start needs a PORT"
     [ "$port" != 3306 ] || die "refusing to use the system port 3306"
     ensure_installed
-    mkdir -p "$dir"
+    # A private tmpdir: a starting server deletes the `#sql*` temporary files it finds in its
+    # tmpdir, which broke another fixture's mariadb-install-db running at the same time in /tmp.
+    mkdir -p "$dir/tmp"
     dir=$(cd "$dir" && pwd)
     if alive; then echo "mariadb-fixture: already running in $dir" >&2; return 0; fi
     local user_opt=""
@@ -71,6 +73,7 @@ $user_opt
 datadir=$dir/data
 socket=$dir/mysqld.sock
 pid-file=$dir/mysqld.pid
+tmpdir=$dir/tmp
 port=$port
 bind-address=127.0.0.1
 log-error=$dir/error.log

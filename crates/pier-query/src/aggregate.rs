@@ -61,6 +61,12 @@ pub struct Aggregate {
     pub sampler_step: Option<u64>,
     /// Most groups returned (`max_group`, default [`DEFAULT_MAX_GROUP`]).
     pub max_group: u32,
+    /// Several group keys at once, as SQL's `GROUP BY a, b` (none: one group of every
+    /// document), for dialects whose aggregates group that way; V3 clauses never set it. When
+    /// set, `group_key` and `range` are not used: each group is one combination of the fields'
+    /// values (a multi-value field's whole list counts as one value), and the executor reports
+    /// the values of each group's keys.
+    pub group_by: Option<Vec<String>>,
 }
 
 /// Parses the aggregate clause value.
@@ -88,6 +94,7 @@ fn parse_spec(ctx: &Ctx<'_>, piece: Piece<'_>) -> Result<Aggregate, QueryError> 
         sampler_threshold: None,
         sampler_step: None,
         max_group: DEFAULT_MAX_GROUP,
+        group_by: None,
     };
     for ((key_pos, key), (pos, value)) in pairs {
         let whole = || {
@@ -240,6 +247,7 @@ mod tests {
                 sampler_threshold: Some(10000),
                 sampler_step: Some(5),
                 max_group: 1000,
+                group_by: None,
             }]
         );
         assert_eq!(

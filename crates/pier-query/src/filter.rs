@@ -1,7 +1,8 @@
 //! The expression language of the filter clause (spec §4.2), also used by sort keys,
 //! `dist_filter`, `agg_filter` and `agg_fun` arguments: comparisons `> < = <= >= !=`, arithmetic
 //! `+ - * / & ^ |`, `AND` / `OR` / parentheses, `in(field, "a|b")`, `notin(...)` and the
-//! functions of [`crate::resolve_call`] (`distance(...)`, `fieldlen(...)`), whose arguments are
+//! functions of [`crate::resolve_call`] (`distance(...)`, `fieldlen(...)`, `in_polygon(...)`,
+//! ...), whose arguments are
 //! checked against the schema when there is one.
 //!
 //! Precedence, lowest first: `OR`, `AND`, comparison (one per operand pair, never chained),
@@ -92,6 +93,17 @@ pub enum Expr {
         /// Object keys (or array indexes) leading to the tested value; empty for the whole.
         path: Vec<String>,
         /// The contained JSON value.
+        json: serde_json::Value,
+    },
+    /// jsonb containment the other way, `a <@ b` (AnalyticDB filters): the JSON at `path` in
+    /// `expr`'s JSON text is contained in `json` (`json @> value`, the same rules as
+    /// [`Expr::JsonContains`]).
+    JsonContainedBy {
+        /// The JSON text, usually a field.
+        expr: Box<Expr>,
+        /// Object keys (or array indexes) leading to the tested value; empty for the whole.
+        path: Vec<String>,
+        /// The containing JSON value.
         json: serde_json::Value,
     },
     /// SQL `IS [NOT] NULL` (AnalyticDB filters): the field has no value.
@@ -403,6 +415,13 @@ impl Parser<'_, '_> {
         self.depth -= 1;
         if name != "in" && name != "notin" {
             self.substitute_kvpairs(&mut args, &arg_pos);
+            // in_query_polygon names its kvpairs key in quotes, as the cloud documents it.
+            if name == "in_query_polygon"
+                && let Some(Expr::Str(key)) = args.first_mut()
+                && let Some(value) = self.ctx.kvpairs.and_then(|kv| kv.get(key.as_str()))
+            {
+                *key = value.clone();
+            }
             // Without a schema the argument types are unknown: the executor checks them.
             if let Some(schema) = self.ctx.schema
                 && let Err(e) = resolve_call(&name, &args, |f| attribute_type(schema, f))

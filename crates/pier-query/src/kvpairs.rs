@@ -3,20 +3,21 @@
 //! parameters are kept raw, see [`crate::SearchRequest::final_distinct`]).
 
 use crate::error::{Ctx, QueryError, codes};
-use crate::split::{key_value, split_top, trim};
+use crate::split::{key_value, split_unescaped, trim};
 use std::collections::BTreeMap;
 
-/// Parses a `key:value,...` clause value; a repeated key keeps its last value.
+/// Parses a `key:value,...` clause value; a repeated key keeps its last value. A value may hold
+/// commas written `\,` (the cloud's `in_query_polygon` example: `polygons:x1\,y1\,x2\,y2`).
 pub(crate) fn parse_pairs(ctx: &Ctx<'_>) -> Result<BTreeMap<String, String>, QueryError> {
     let mut pairs = BTreeMap::new();
-    for (offset, piece) in split_top(ctx.text, ",", false) {
+    for (offset, piece) in split_unescaped(ctx.text, ",") {
         let piece = trim(offset, piece);
         if piece.1.is_empty() {
             continue;
         }
         match key_value(piece, ':') {
             Some(((_, key), (_, value))) if !key.is_empty() => {
-                pairs.insert(key.to_string(), value.to_string());
+                pairs.insert(key.to_string(), value.replace("\\,", ","));
             }
             _ => {
                 return Err(ctx.error(
@@ -53,6 +54,13 @@ mod tests {
         assert_eq!(kv.get("key2").map(String::as_str), Some("c"));
         assert_eq!(kv.len(), 2);
         assert!(parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn escaped_commas_stay_in_the_value() {
+        let kv = parse(r"polygons:1\,2\,3\,4;5\,6,k:v").unwrap();
+        assert_eq!(kv["polygons"], "1,2,3,4;5,6");
+        assert_eq!(kv["k"], "v");
     }
 
     #[test]

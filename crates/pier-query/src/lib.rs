@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 mod aggregate;
+pub mod bit_struct;
 mod clauses;
 mod config;
 mod distinct;
@@ -39,6 +40,7 @@ mod functions;
 mod kvpairs;
 mod lexer;
 mod number;
+pub mod polygon;
 mod query;
 mod sort;
 mod split;

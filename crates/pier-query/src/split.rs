@@ -9,6 +9,16 @@ pub(crate) type Piece<'a> = (usize, &'a str);
 /// parentheses are not top level either. An unterminated quote runs to the end of `s` (the
 /// clause parser then reports it).
 pub(crate) fn split_top<'a>(s: &'a str, sep: &str, nested: bool) -> Vec<Piece<'a>> {
+    split_with(s, sep, nested, false)
+}
+
+/// [`split_top`] without nesting, where a `\` outside quotes also keeps the next character
+/// (a `\,` in a kvpairs value) from separating.
+pub(crate) fn split_unescaped<'a>(s: &'a str, sep: &str) -> Vec<Piece<'a>> {
+    split_with(s, sep, false, true)
+}
+
+fn split_with<'a>(s: &'a str, sep: &str, nested: bool, escapes: bool) -> Vec<Piece<'a>> {
     let mut pieces = Vec::new();
     let mut start = 0;
     let mut quote: Option<char> = None;
@@ -26,7 +36,12 @@ pub(crate) fn split_top<'a>(s: &'a str, sep: &str, nested: bool) -> Vec<Piece<'a
             }
             continue;
         }
+        if escaped {
+            escaped = false;
+            continue;
+        }
         match c {
+            '\\' if escapes => escaped = true,
             '\'' | '"' => quote = Some(c),
             '(' if nested => depth += 1,
             ')' if nested => depth = depth.saturating_sub(1),

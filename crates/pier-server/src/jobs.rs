@@ -23,6 +23,7 @@ use crate::dialects::adb::data::{Row, row_op};
 use pier_engine::Engine;
 use pier_engine::jobs::{JobError, JobStatus, UploadJob};
 use pier_model::Code;
+use rayon::prelude::*;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,8 +35,8 @@ pub const MAX_FILE_BYTES: u64 = 200 << 20;
 const BATCH_ROWS: usize = 1_000;
 /// Bytes of operations per pushed batch.
 const BATCH_BYTES: usize = 8 << 20;
-/// How often the check step looks for a cancel, in lines.
-const CANCEL_CHECK_LINES: u64 = 2_000;
+/// Bytes of lines checked together (in parallel); the check step looks for a cancel after each.
+const CHECK_CHUNK_BYTES: usize = 8 << 20;
 /// How often the fetch step records progress and looks for a cancel, in bytes.
 const FETCH_PROGRESS_BYTES: u64 = 4 << 20;
 /// How long a fetch may wait for the server to connect.
@@ -332,7 +333,8 @@ async fn fetch(
 }
 
 /// Checks and converts every line of `file` into `ops`, one operation per line; returns the
-/// number of rows.
+/// number of rows. Lines are read in chunks and each chunk is checked on every core (rayon keeps
+/// the lines' order), because parsing vectors written as text is most of a job's work.
 fn check(engine: &Engine, job: &mut UploadJob, file: &Path, ops: &Path) -> Result<u64, Stop> {
     let io =
         |e: std::io::Error| Stop::Failed(format!("pier could not read or spool the file: {e}"));
@@ -340,35 +342,38 @@ fn check(engine: &Engine, job: &mut UploadJob, file: &Path, ops: &Path) -> Resul
         .ok_or(Stop::Gone)?
         .def;
     let namespace = uuid::Uuid::parse_str(&job.id).unwrap_or_default();
-    let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(file).map_err(io)?);
+    let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(file).map_err(io)?);
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(ops).map_err(io)?);
     let mut rows = 0u64;
-    for (i, line) in reader.split(b'\n').enumerate() {
-        let line_no = i as u64 + 1;
-        let line = line.map_err(io)?;
-        if line.trim_ascii().is_empty() {
-            continue;
+    let mut line_no = 0u64;
+    let mut chunk: Vec<(u64, Vec<u8>)> = Vec::new();
+    loop {
+        // The next chunk: whole lines, about CHECK_CHUNK_BYTES of them.
+        chunk.clear();
+        let mut bytes = 0;
+        while bytes < CHECK_CHUNK_BYTES {
+            let mut line = Vec::new();
+            if reader.read_until(b'\n', &mut line).map_err(io)? == 0 {
+                break;
+            }
+            line_no += 1;
+            bytes += line.len();
+            if !line.trim_ascii().is_empty() {
+                chunk.push((line_no, line));
+            }
         }
-        let at = |why: String| {
-            Stop::Failed(format!(
-                "line {line_no}: {why}; no row of the file was applied"
-            ))
-        };
-        let row: Row = serde_json::from_slice(&line).map_err(|e| {
-            at(format!(
-                "not a JSON object {{\"Id\", \"Metadata\", \"Vector\"}} ({e})"
-            ))
-        })?;
-        let op = row_op(&c, row, || {
-            uuid::Uuid::new_v5(&namespace, line_no.to_string().as_bytes())
-        })
-        .map_err(at)?;
-        serde_json::to_writer(&mut out, &op).map_err(|e| io(e.into()))?;
-        out.write_all(b"\n").map_err(io)?;
-        rows += 1;
-        if line_no.is_multiple_of(CANCEL_CHECK_LINES)
-            && engine.upload_jobs().get(&job.id)?.status == JobStatus::Cancelling
-        {
+        if chunk.is_empty() && bytes == 0 {
+            break;
+        }
+        let checked: Vec<Result<Vec<u8>, Stop>> = chunk
+            .par_iter()
+            .map(|(line_no, line)| check_line(&c, &namespace, *line_no, line))
+            .collect();
+        for op in checked {
+            out.write_all(&op?).map_err(io)?;
+            rows += 1;
+        }
+        if engine.upload_jobs().get(&job.id)?.status == JobStatus::Cancelling {
             return Err(Stop::Cancelled);
         }
     }
@@ -380,6 +385,32 @@ fn check(engine: &Engine, job: &mut UploadJob, file: &Path, ops: &Path) -> Resul
         ));
     }
     Ok(rows)
+}
+
+/// Checks line `line_no` and returns its engine operation as one line of JSON.
+fn check_line(
+    c: &collections::Collection,
+    namespace: &uuid::Uuid,
+    line_no: u64,
+    line: &[u8],
+) -> Result<Vec<u8>, Stop> {
+    let at = |why: String| {
+        Stop::Failed(format!(
+            "line {line_no}: {why}; no row of the file was applied"
+        ))
+    };
+    let row: Row = serde_json::from_slice(line).map_err(|e| {
+        at(format!(
+            "not a JSON object {{\"Id\", \"Metadata\", \"Vector\"}} ({e})"
+        ))
+    })?;
+    let op = row_op(c, row, || {
+        uuid::Uuid::new_v5(namespace, line_no.to_string().as_bytes())
+    })
+    .map_err(at)?;
+    let mut out = serde_json::to_vec(&op).expect("a JSON value serialises");
+    out.push(b'\n');
+    Ok(out)
 }
 
 /// Pushes the operations of `ops` after the first `job.rows_done`, in batches; returns the

@@ -696,8 +696,9 @@ async fn collections_and_data_over_http() {
     let matches = got.body["Matches"]["match"].as_array().unwrap();
     let ids: Vec<&str> = matches.iter().map(|m| m["Id"].as_str().unwrap()).collect();
     assert_eq!(ids, want[1..4].iter().map(|w| w.1).collect::<Vec<_>>());
+    // Exact to f32 precision (an f16 score would be off by ~1e-3 here).
     for (m, (d, _)) in matches.iter().zip(&want[1..4]) {
-        assert!((m["Score"].as_f64().unwrap() - d).abs() < 1e-4, "{m}");
+        assert!((m["Score"].as_f64().unwrap() - d).abs() < 1e-5, "{m}");
     }
     let first = &matches[0];
     let (_, v, page) = rows.iter().find(|r| r.0 == ids[0]).unwrap();
@@ -772,4 +773,414 @@ async fn collections_and_data_over_http() {
     assert_eq!(left.body["Total"], 10);
     assert_success(&s.call("DeleteCollection", &data(&[]), &[]).await);
     assert_success(&s.ddl("DeleteNamespace", &[("Namespace", "ns1")]).await);
+}
+
+/// jsonb `<@` (and `@>` with the constant on the left), and `Offset` / `OrderBy` / `Total`
+/// with hybrid (RRF, Weight, Cascaded) and full-text queries: a page is the slice of the full
+/// list, reordered by `OrderBy`.
+#[tokio::test]
+async fn contained_by_and_paging_of_hybrid_and_full_text_queries() {
+    let s = start(ServerOptions::default()).await;
+    assert_success(
+        &s.ddl(
+            "CreateNamespace",
+            &[("Namespace", "ns2"), ("NamespacePassword", "pw2")],
+        )
+        .await,
+    );
+    assert_success(
+        &s.ddl(
+            "CreateCollection",
+            &[
+                ("Namespace", "ns2"),
+                ("Collection", "kb"),
+                ("Dimension", "2"),
+                ("Metrics", "l2"),
+                (
+                    "Metadata",
+                    r#"{"title":"text","page":"int","meta":"jsonb"}"#,
+                ),
+                ("FullTextRetrievalFields", "title"),
+                ("Parser", "english"),
+            ],
+        )
+        .await,
+    );
+    let data = |extra: &[(&'static str, &'static str)]| {
+        let mut q = vec![
+            ("DBInstanceId", "gp-test"),
+            ("RegionId", "cn-hangzhou"),
+            ("Namespace", "ns2"),
+            ("NamespacePassword", "pw2"),
+            ("Collection", "kb"),
+        ];
+        q.extend_from_slice(extra);
+        q
+    };
+    let tags = |i: i64| match i % 4 {
+        0 => serde_json::json!(["a"]),
+        1 => serde_json::json!(["a", "b"]),
+        2 => serde_json::json!(["b", "c"]),
+        _ => serde_json::json!([]),
+    };
+    let rows: Vec<Value> = (0..12i64)
+        .map(|i| {
+            // Titles repeat "apple" 1-3 times so that full-text scores differ.
+            let title = format!("{} words {i}", "apple ".repeat((i % 3 + 1) as usize));
+            serde_json::json!({"Id": format!("r{i:02}"), "Vector": [i as f64 * 0.5, 1.0],
+                "Metadata": {"title": title, "page": i,
+                    "meta": {"tags": tags(i), "k": if i % 2 == 0 { "x" } else { "z" }}}})
+        })
+        .collect();
+    let rows_text = serde_json::to_string(&rows).unwrap();
+    assert_success(
+        &s.call("UpsertCollectionData", &data(&[]), &[("Rows", &rows_text)])
+            .await,
+    );
+    let ids_of = |a: &Answer| -> Vec<String> {
+        a.body["Matches"]["match"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let page_of = |id: &str| id[1..].parse::<i64>().unwrap();
+
+    // `<@`: the stored value is contained in the constant (an array holds a scalar it lists).
+    for (filter, want) in [
+        (
+            r#"meta->'tags' <@ '["a","b"]'"#,
+            (0..12).filter(|i| i % 4 != 2).collect::<Vec<i64>>(),
+        ),
+        (
+            r#"'["a","b"]'::jsonb @> meta::jsonb->'tags'"#,
+            (0..12).filter(|i| i % 4 != 2).collect(),
+        ),
+        (
+            r#"meta->'k' <@ '["x","y"]'"#,
+            (0..12).filter(|i| i % 2 == 0).collect(),
+        ),
+        (
+            r#"'["b"]' <@ meta->'tags' AND NOT meta->'tags' <@ '["b","c"]'"#,
+            (0..12).filter(|i| i % 4 == 1).collect(),
+        ),
+    ] {
+        let got = s
+            .call(
+                "QueryCollectionData",
+                &data(&[("Vector", "[0,1]"), ("TopK", "20")]),
+                &[("Filter", filter)],
+            )
+            .await;
+        assert_success(&got);
+        let mut pages: Vec<i64> = ids_of(&got).iter().map(|id| page_of(id)).collect();
+        pages.sort();
+        assert_eq!(pages, want, "{filter}");
+    }
+    let bad = s
+        .call(
+            "QueryCollectionData",
+            &data(&[("Vector", "[0,1]"), ("TopK", "1")]),
+            &[("Filter", "page <@ '[1]'")],
+        )
+        .await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "InvalidParameter");
+    assert!(
+        bad.body["Message"]
+            .as_str()
+            .unwrap()
+            .contains("not a json/jsonb column")
+    );
+
+    // Six rows pass the filter, so a depth of six holds every row in both lists: a page is
+    // exactly a slice of the whole fused list.
+    let filter = [("Filter", "page < 6")];
+    for (mode, args) in [
+        ("RRF", r#"{"RRF":{"k":60}}"#),
+        ("Weight", r#"{"Weight":{"alpha":0.3}}"#),
+        ("Cascaded", "{}"),
+    ] {
+        let base = [
+            ("Vector", "[1.2,1]"),
+            ("Content", "apple"),
+            ("HybridSearch", mode),
+            ("HybridSearchArgs", args),
+        ];
+        let mut q = base.to_vec();
+        q.push(("TopK", "6"));
+        let full = s.call("QueryCollectionData", &data(&q), &filter).await;
+        assert_success(&full);
+        let full = ids_of(&full);
+        assert_eq!(full.len(), 6, "{mode}");
+        let mut q = base.to_vec();
+        q.extend([("TopK", "4"), ("Offset", "2")]);
+        let page = s.call("QueryCollectionData", &data(&q), &filter).await;
+        assert_success(&page);
+        assert_eq!(page.body["Total"], 6, "{mode}");
+        assert_eq!(ids_of(&page), full[2..6].to_vec(), "{mode}");
+        q.push(("OrderBy", "page DESC"));
+        let ordered = s.call("QueryCollectionData", &data(&q), &filter).await;
+        assert_success(&ordered);
+        let mut want = full[2..6].to_vec();
+        want.sort_by_key(|id| std::cmp::Reverse(page_of(id)));
+        assert_eq!(ids_of(&ordered), want, "{mode}");
+    }
+
+    // Full text alone: Offset pages the BM25 list, Total counts the matches, OrderBy reorders
+    // the page.
+    let full = s
+        .call(
+            "QueryCollectionData",
+            &data(&[("Content", "apple"), ("TopK", "12")]),
+            &[],
+        )
+        .await;
+    let full = ids_of(&full);
+    assert_eq!(full.len(), 12);
+    let page = s
+        .call(
+            "QueryCollectionData",
+            &data(&[
+                ("Content", "apple"),
+                ("TopK", "3"),
+                ("Offset", "4"),
+                ("OrderBy", "page ASC"),
+            ]),
+            &[],
+        )
+        .await;
+    assert_success(&page);
+    assert_eq!(page.body["Total"], 12);
+    let mut want = full[4..7].to_vec();
+    want.sort_by_key(|id| page_of(id));
+    assert_eq!(ids_of(&page), want);
+}
+
+#[tokio::test]
+async fn sparse_vectors_over_http() {
+    let s = start(ServerOptions::default()).await;
+    assert_success(
+        &s.ddl(
+            "CreateNamespace",
+            &[("Namespace", "ns2"), ("NamespacePassword", "pw2")],
+        )
+        .await,
+    );
+    for (name, sparse) in [("sp", "True"), ("dense", "False")] {
+        let create = s
+            .ddl(
+                "CreateCollection",
+                &[
+                    ("Namespace", "ns2"),
+                    ("Collection", name),
+                    ("Dimension", "2"),
+                    ("Metrics", "ip"),
+                    ("Metadata", r#"{"page":"int"}"#),
+                    ("SupportSparse", sparse),
+                    (
+                        "SparseVectorIndexConfig",
+                        r#"{"Algorithm":"hnsw","HnswEfConstruction":64}"#,
+                    ),
+                ],
+            )
+            .await;
+        assert_success(&create);
+    }
+    let data = |collection: &'static str, extra: &[(&'static str, &'static str)]| {
+        let mut q = vec![
+            ("DBInstanceId", "gp-test"),
+            ("RegionId", "cn-hangzhou"),
+            ("Namespace", "ns2"),
+            ("NamespacePassword", "pw2"),
+            ("Collection", collection),
+        ];
+        q.extend_from_slice(extra);
+        q
+    };
+    let described = s.call("DescribeCollection", &data("sp", &[]), &[]).await;
+    assert_success(&described);
+    assert_eq!(described.body["SupportSparse"], true);
+    assert_eq!(described.body["SparseVectorMetrics"], "ip");
+    let described = s.call("DescribeCollection", &data("dense", &[]), &[]).await;
+    assert_eq!(described.body["SupportSparse"], false);
+    assert_eq!(described.body["SparseVectorMetrics"], "");
+
+    let rows = r#"[{"Id":"a","Metadata":{"page":1},"SparseVector":{"Indices":[1,5],"Values":[1.0,2.0]},"Vector":[1.0,0.0]},
+        {"Id":"b","Metadata":{"page":2},"SparseVector":{"Indices":[5,9],"Values":[3.0,1.0]},"Vector":[0.0,1.0]},
+        {"Id":"c","Metadata":{"page":3},"Vector":[0.5,0.5]}]"#;
+    assert_success(
+        &s.call("UpsertCollectionData", &data("sp", &[]), &[("Rows", rows)])
+            .await,
+    );
+    let query = |extra: &[(&'static str, &'static str)]| {
+        let mut q = data("sp", &[("TopK", "10")]);
+        q.extend_from_slice(extra);
+        q
+    };
+    let ranked = |a: &Answer| -> Vec<(String, f64)> {
+        assert_success(a);
+        a.body["Matches"]["match"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["Id"].as_str().unwrap().to_string(),
+                    m["Score"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let assert_ranked = |a: &Answer, want: &[(&str, f64)]| {
+        let got = ranked(a);
+        let ids: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
+        assert_eq!(
+            ids,
+            want.iter().map(|w| w.0).collect::<Vec<_>>(),
+            "{}",
+            a.body
+        );
+        for (g, w) in got.iter().zip(want) {
+            assert!((g.1 - w.1).abs() < 1e-5, "{}", a.body);
+        }
+    };
+    let sparse = r#"{"Indices":[1,5,9],"Values":[1,1,0.5]}"#;
+    // Sparse only: a = 1·1 + 1·2 = 3, b = 1·3 + 0.5·1 = 3.5; c has no sparse vector.
+    let got = s
+        .call(
+            "QueryCollectionData",
+            &query(&[("SparseVector", sparse), ("IncludeSparseValues", "True")]),
+            &[],
+        )
+        .await;
+    assert_ranked(&got, &[("b", 3.5), ("a", 3.0)]);
+    let a = &got.body["Matches"]["match"][1];
+    assert_eq!(
+        a["SparseValues"],
+        serde_json::json!({"Indices": {"Indice": [1, 5]}, "Values": {"Value": [1.0, 2.0]}})
+    );
+    assert!(a.get("Values").is_none(), "{a}");
+    // Dense plus sparse: summed (a = 1 + 3, b = 0 + 3.5, c = 0.5 + 0); with a filter.
+    let got = s
+        .call(
+            "QueryCollectionData",
+            &query(&[("SparseVector", sparse), ("Vector", "[1,0]")]),
+            &[],
+        )
+        .await;
+    assert_ranked(&got, &[("a", 4.0), ("b", 3.5), ("c", 0.5)]);
+    assert!(
+        got.body["Matches"]["match"][0]
+            .get("SparseValues")
+            .is_none()
+    );
+    let got = s
+        .call(
+            "QueryCollectionData",
+            &query(&[("SparseVector", sparse), ("Vector", "[1,0]")]),
+            &[("Filter", "page >= 2")],
+        )
+        .await;
+    assert_ranked(&got, &[("b", 3.5), ("c", 0.5)]);
+
+    // Bad sparse input: 400 InvalidParameter naming what to fix.
+    let many: Vec<u32> = (0..4001).collect();
+    let many = serde_json::json!([{"Id": "x", "Vector": [0, 0],
+        "SparseVector": {"Indices": many, "Values": vec![1.0; 4001]}}])
+    .to_string();
+    for (rows, needle) in [
+        (
+            r#"[{"Id":"x","Vector":[0,0],"SparseVector":{"Indices":[5,1],"Values":[1,1]}}]"#,
+            "sorted ascending",
+        ),
+        (
+            r#"[{"Id":"x","Vector":[0,0],"SparseVector":{"Indices":[1,1],"Values":[1,1]}}]"#,
+            "without repeats",
+        ),
+        (
+            r#"[{"Id":"x","Vector":[0,0],"SparseVector":{"Indices":[1,2],"Values":[1]}}]"#,
+            "2 indices but 1 values",
+        ),
+        (many.as_str(), "the limit is 4000"),
+    ] {
+        let bad = s
+            .call("UpsertCollectionData", &data("sp", &[]), &[("Rows", rows)])
+            .await;
+        assert_error(&bad, StatusCode::BAD_REQUEST, "InvalidParameter");
+        assert!(
+            bad.body["Message"].as_str().unwrap().contains(needle),
+            "{}",
+            bad.body
+        );
+    }
+    let bad = s
+        .call(
+            "QueryCollectionData",
+            &query(&[("SparseVector", r#"{"Indices":[2,1],"Values":[1,1]}"#)]),
+            &[],
+        )
+        .await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "InvalidParameter");
+    assert!(
+        bad.body["Message"]
+            .as_str()
+            .unwrap()
+            .contains("SparseVector")
+    );
+    // A collection without SupportSparse refuses sparse rows and queries.
+    let bad = s
+        .call(
+            "UpsertCollectionData",
+            &data("dense", &[]),
+            &[(
+                "Rows",
+                r#"[{"Id":"x","Vector":[0,0],"SparseVector":{"Indices":[1],"Values":[1]}}]"#,
+            )],
+        )
+        .await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "InvalidParameter");
+    assert!(
+        bad.body["Message"]
+            .as_str()
+            .unwrap()
+            .contains("SupportSparse")
+    );
+    let bad = s
+        .call(
+            "QueryCollectionData",
+            &data("dense", &[("TopK", "1"), ("SparseVector", sparse)]),
+            &[],
+        )
+        .await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "InvalidParameter");
+    assert!(
+        bad.body["Message"]
+            .as_str()
+            .unwrap()
+            .contains("SupportSparse")
+    );
+
+    // An upsert replaces the row's sparse vector, a delete removes it.
+    let rows = r#"[{"Id":"a","Metadata":{"page":1},"SparseVector":{"Indices":[9],"Values":[4.0]},"Vector":[1.0,0.0]}]"#;
+    assert_success(
+        &s.call("UpsertCollectionData", &data("sp", &[]), &[("Rows", rows)])
+            .await,
+    );
+    assert_success(
+        &s.call(
+            "DeleteCollectionData",
+            &data("sp", &[("CollectionData", r#"{"id":["b"]}"#)]),
+            &[],
+        )
+        .await,
+    );
+    let got = s
+        .call(
+            "QueryCollectionData",
+            &query(&[("SparseVector", sparse)]),
+            &[],
+        )
+        .await;
+    assert_ranked(&got, &[("a", 2.0)]);
 }

@@ -748,3 +748,152 @@ async fn suggest_completes_typed_prefixes_from_an_index() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(v["errors"][0]["code"], json!(6101), "{v}");
 }
+
+const DELIVERY_SCHEMA: &str = r#"{"tables": {"main": {"primaryTable": true, "fields": {
+    "id": {"type": "LITERAL", "primaryKey": true}, "name": {"type": "TEXT"},
+    "area": {"type": "DOUBLE_ARRAY"}, "pt": {"type": "DOUBLE_ARRAY"}, "loc": {"type": "GEO_POINT"},
+    "open_time": {"type": "INT_ARRAY"}, "prices": {"type": "INT_ARRAY"}, "price": {"type": "INT"},
+    "title": {"type": "TEXT"}}}},
+    "indexes": {"searchFields": {"default": {"fields": ["name"], "analyzer": "chn_standard"}},
+      "filterFields": ["id", "area", "pt", "loc", "open_time", "prices", "price"]}}"#;
+
+/// Opening periods as the cloud's bit_struct example packs them: start minute in the high 32
+/// bits, end minute in the low 32.
+const fn period(start: i64, end: i64) -> i64 {
+    (start << 32) | end
+}
+
+/// The cloud's functionality functions in filter and sort clauses, over HTTP, with the exact
+/// hits and the error codes of bad calls.
+#[tokio::test]
+async fn functionality_functions_filter_and_sort() {
+    let s = start().await;
+    let schema: Value = serde_json::from_str(DELIVERY_SCHEMA).unwrap();
+    let resp = s
+        .http
+        .post(format!("{}/api/v1/apps", s.base))
+        .basic_auth(&s.key.0, Some(&s.key.1))
+        .json(&json!({"name": "delivery", "type": "advanced", "schema": schema}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let docs = json!([
+        // Delivers to a square around West Lake; open 8:00-12:00 and 13:00-22:00.
+        {"cmd": "add", "fields": {"id": "lake", "name": "外婆家", "price": 80,
+            "area": [120.10, 30.20, 120.20, 30.20, 120.20, 30.30, 120.10, 30.30],
+            "pt": [120.15, 30.25], "loc": "120.15 30.25",
+            "open_time": [period(480, 720), period(780, 1320)], "prices": [100, 80, 60]}},
+        // Two areas (multi-polygon layout: N, vertex counts, coordinates); open mornings only.
+        {"cmd": "add", "fields": {"id": "station", "name": "外婆家", "price": 50,
+            "area": [2, 3, 4, 0, 0, 1, 0, 1, 1, 121.0, 31.0, 122.0, 31.0, 122.0, 32.0, 121.0, 32.0],
+            "pt": [121.5, 31.5], "loc": "121.5 31.5",
+            "open_time": [period(420, 600)], "prices": [90]}},
+        {"cmd": "add", "fields": {"id": "none", "name": "外婆家", "price": 20}}
+    ]);
+    s.push("delivery", "main", &docs.to_string()).await;
+    let hits = |v: &Value| {
+        let mut ids = ids(v);
+        ids.sort();
+        ids
+    };
+    let cases: &[(&str, &[&str])] = &[
+        ("filter=in_polygon(area, 120.15, 30.25)>0", &["lake"]),
+        (
+            "filter=in_polygon(area, 121.5, 31.5, \"true\")=2",
+            &["station"],
+        ),
+        ("filter=in_polygon(area, 121.5, 31.5)>0", &[]),
+        (
+            r"filter=in_query_polygon(polygons, pt)>0&&kvpairs=polygons:120.1\,30.2\,120.3\,30.2\,120.3\,30.4\,120.1\,30.4",
+            &["lake"],
+        ),
+        (
+            r#"filter=in_query_polygon("polygons", loc)=2&&kvpairs=polygons:0\,0\,1\,0\,1\,1;121\,31\,122\,31\,122\,32\,121\,32"#,
+            &["station"],
+        ),
+        (
+            r#"filter=bit_struct(open_time, "0-31,32-63", "overlap,$1,$2,840,930")!=-1"#,
+            &["lake"],
+        ),
+        (
+            r#"filter=bit_struct(open_time, "0-31,32-63", "equal,$1,420")=0"#,
+            &["station"],
+        ),
+        ("filter=multi_attr(prices, 0)<95", &["none", "station"]),
+        ("filter=multi_attr(prices, 1, \"1000\")<85", &["lake"]),
+        ("filter=price>=50 AND price<80", &["station"]),
+        ("filter=price>=0", &["lake", "none", "station"]),
+    ];
+    for (clauses, expected) in cases {
+        let query = format!("query=default:'外婆家'&&{clauses}&&config=format:fulljson");
+        let (status, body) = s.get("delivery", &[("query", &query)]).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(hits(&v), *expected, "{query}: {v}");
+        assert_eq!(v["result"]["total"], expected.len(), "{query}");
+    }
+    // Sort keys: the discount price (second value, 600 when missing), the polygon index.
+    let (_, body) = s
+        .get(
+            "delivery",
+            &[(
+                "query",
+                "query=default:'外婆家'&&sort=+multi_attr(prices, 1, \"600\");+id&&config=format:fulljson",
+            )],
+        )
+        .await;
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ids(&v), ["lake", "none", "station"], "{v}");
+    assert_eq!(v["result"]["items"][0]["sortExprValues"][0], "80", "{v}");
+    // Bad calls: the clause's syntax code, or 6127 for a field that is not an attribute.
+    let errors: &[(&str, u64, &str)] = &[
+        (
+            "filter=in_polygon(area, 1)>0",
+            6113,
+            "in_polygon() takes 3 or 4 arguments",
+        ),
+        ("filter=in_polygon(price, 1, 2)>0", 6113, "'price' is Int"),
+        (
+            "filter=in_polygon(name, 1, 2)>0",
+            6127,
+            "'name' is not an attribute field",
+        ),
+        (
+            "filter=in_query_polygon(\"nokey\", pt)>0",
+            6113,
+            "not a key of the kvpairs clause",
+        ),
+        (
+            "filter=in_query_polygon(\"k\", price)>0&&kvpairs=k:0\\,0\\,1\\,0\\,1\\,1",
+            6113,
+            "'price' is Int",
+        ),
+        (
+            "filter=bit_struct(open_time, \"0-64\", \"equal,$1,1\")>0",
+            6113,
+            "0 <= start <= end <= 63",
+        ),
+        (
+            "filter=bit_struct(open_time, \"0-63\", \"equal,$1,$2\")>0",
+            6113,
+            "refers to $2",
+        ),
+        (
+            "sort=-bit_struct(prices, \"0-63\")",
+            6115,
+            "1 to 5 operations",
+        ),
+        ("filter=multi_attr(price, 0)>0", 6113, "'price' is Int"),
+        ("sort=+multi_attr(prices, -1)", 6115, "whole number"),
+    ];
+    for (clauses, code, needle) in errors {
+        let query = format!("query=default:'外婆家'&&{clauses}");
+        let (status, body) = s.get("delivery", &[("query", &query)]).await;
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {v}");
+        assert_eq!(v["errors"][0]["code"], *code, "{query}: {v}");
+        let message = v["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{query}: {message}");
+    }
+}

@@ -650,3 +650,500 @@ async fn a_replayed_push_does_not_regress_a_document() {
     assert_eq!(v["result"][0]["fields"]["title"], json!("second"), "{v}");
     s.stop().await;
 }
+
+/// `/vector-service/aggregate`: groups over every `groupKeys` field at once, typed keys, the
+/// five functions, `orderBy`, `filter`, the empty global row, and field errors.
+#[tokio::test]
+async fn aggregate_groups_and_orders_exact_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path()).await;
+    s.create_table(TABLE).await;
+    let vectors = random_vectors(300, 4, 11);
+    let (status, body) = s.push("ha-cn-x_docs", "id", &docs(&vectors)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    s.wait_docs("docs", 300).await;
+
+    let v = s
+        .ok(
+            "aggregate",
+            &json!({"tableName": "docs", "groupKeys": ["cate_id"],
+                "aggFuncs": [{"func": "count", "args": ["*"]}, {"func": "sum", "args": ["id"]},
+                    {"func": "max", "args": ["id"]}, {"func": "min", "args": ["id"]},
+                    {"func": "avg", "args": ["id"], "name": "mean"}],
+                "orderBy": [{"field": "cate_id", "direction": "DESC"}]}),
+        )
+        .await;
+    let want: Vec<Value> = [2i64, 1, 0]
+        .iter()
+        .map(|c| {
+            let members: Vec<i64> = (0..300).filter(|i| i % 3 == *c).collect();
+            let sum: i64 = members.iter().sum();
+            json!({"cate_id": c, "count(*)": 100, "sum(id)": sum, "max(id)": members[99],
+                "min(id)": members[0], "mean": sum as f64 / 100.0})
+        })
+        .collect();
+    assert_eq!(v["result"], json!(want), "{v}");
+    assert_eq!(v["totalCount"], json!(3));
+    assert!(v["totalTime"].is_number());
+
+    // Two keys (a multi-value field groups by its whole list), a filter, ordered by a
+    // function's value and then by the keys.
+    let v = s
+        .ok(
+            "aggregate",
+            &json!({"tableName": "docs", "groupKeys": ["tags", "cate_id"], "filter": "id < 12",
+                "aggFuncs": [{"func": "sum", "args": ["id"], "name": "s"}],
+                "orderBy": [{"field": "s", "direction": "DESC"}]}),
+        )
+        .await;
+    let mut want: Vec<(i64, &str, i64)> = Vec::new();
+    for parity in ["even", "odd"] {
+        for c in 0..3 {
+            let s: i64 = (0..12)
+                .filter(|i| i % 3 == c && (i % 2 == 0) == (parity == "even"))
+                .sum();
+            want.push((s, parity, c));
+        }
+    }
+    want.sort_by_key(|w| std::cmp::Reverse(w.0));
+    let want: Vec<Value> = want
+        .iter()
+        .map(|(s, p, c)| json!({"tags": ["all", p], "cate_id": c, "s": s}))
+        .collect();
+    assert_eq!(v["result"], json!(want), "{v}");
+
+    // No group keys: one row over the matches, and still one row when nothing matches.
+    let v = s
+        .ok(
+            "aggregate",
+            &json!({"tableName": "docs", "filter": "id < 10",
+                "aggFuncs": [{"func": "count", "args": ["*"]}, {"func": "sum", "args": ["cate_id"]}]}),
+        )
+        .await;
+    assert_eq!(v["result"], json!([{"count(*)": 10, "sum(cate_id)": 9}]));
+    let v = s
+        .ok(
+            "aggregate",
+            &json!({"tableName": "docs", "filter": "id > 1000",
+                "aggFuncs": [{"func": "count", "args": ["*"]}, {"func": "max", "args": ["id"]}]}),
+        )
+        .await;
+    assert_eq!(v["result"], json!([{"count(*)": 0, "max(id)": null}]));
+
+    // Errors say what to fix.
+    for (body, code, needle) in [
+        (
+            json!({"tableName": "docs", "groupKeys": ["body"], "aggFuncs": [{"func": "count", "args": ["*"]}]}),
+            6127,
+            "TEXT fields cannot be aggregated",
+        ),
+        (
+            json!({"tableName": "docs", "aggFuncs": [{"func": "sum", "args": ["title"]}]}),
+            6127,
+            "numeric field",
+        ),
+        (
+            json!({"tableName": "docs", "aggFuncs": [{"func": "median", "args": ["id"]}]}),
+            6008,
+            "max, min, avg, sum or count",
+        ),
+    ] {
+        let (status, v) = s.call("aggregate", &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(v["errorCode"], json!(code), "{v}");
+        assert!(v["errorMsg"].as_str().unwrap().contains(needle), "{v}");
+    }
+    let (status, _) = s
+        .call(
+            "aggregate",
+            &json!({"tableName": "nope", "aggFuncs": [{"func": "count", "args": ["*"]}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    s.stop().await;
+}
+
+/// `sort` / `sorts` re-order a vector query's recalled top-k (RANK is the vector score);
+/// `sorts` turns each score into the list of key values. Also multi-query's `sort`, the knn
+/// ranks of a hybrid search, and `textQueryString`.
+#[tokio::test]
+async fn sort_and_sorts_reorder_the_recalled_top_k() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path()).await;
+    s.create_table(TABLE).await;
+    let vectors = random_vectors(300, 4, 13);
+    let (status, body) = s.push("ha-cn-x_docs", "id", &docs(&vectors)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    s.wait_docs("docs", 300).await;
+
+    let q = [0.3f32, -0.1, 0.2, 0.4];
+    let mut nearest: Vec<(usize, f32)> = vectors.iter().map(|v| l2(v, &q)).enumerate().collect();
+    nearest.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let top: Vec<(usize, f32)> = nearest[..10].to_vec();
+
+    // `+cate_id;+RANK`: the same ten documents, by category, then nearest first.
+    let mut want = top.clone();
+    want.sort_by(|a, b| (a.0 % 3).cmp(&(b.0 % 3)).then(a.1.total_cmp(&b.1)));
+    let v = s
+        .ok(
+            "query",
+            &json!({"tableName": "docs", "vector": q, "topK": 10, "sort": "+cate_id;+RANK", "sorts": []}),
+        )
+        .await;
+    assert_eq!(
+        ids(&v),
+        want.iter().map(|(i, _)| *i as i64).collect::<Vec<_>>()
+    );
+    for (hit, (_, d)) in v["result"].as_array().unwrap().iter().zip(&want) {
+        assert!(
+            (hit["score"].as_f64().unwrap() - f64::from(*d)).abs() < 1e-4,
+            "{hit}"
+        );
+    }
+
+    // `sorts`: the score becomes [cate_id, distance]; ties on cate_id go farthest first here.
+    let mut want = top.clone();
+    want.sort_by(|a, b| (b.0 % 3).cmp(&(a.0 % 3)).then(b.1.total_cmp(&a.1)));
+    let v = s
+        .ok(
+            "query",
+            &json!({"tableName": "docs", "vector": q, "topK": 10, "outputFields": ["cate_id"],
+                "sorts": [{"order": "DESC", "expression": "cate_id"}, {"order": "DESC", "expression": "RANK"}]}),
+        )
+        .await;
+    assert_eq!(
+        ids(&v),
+        want.iter().map(|(i, _)| *i as i64).collect::<Vec<_>>()
+    );
+    for (hit, (i, d)) in v["result"].as_array().unwrap().iter().zip(&want) {
+        let score = hit["score"].as_array().unwrap();
+        assert_eq!(score[0], json!((i % 3) as f64), "{hit}");
+        assert!(
+            (score[1].as_f64().unwrap() - f64::from(*d)).abs() < 1e-4,
+            "{hit}"
+        );
+        assert_eq!(hit["fields"]["cate_id"], json!(i % 3));
+    }
+
+    // An arithmetic key over the filtered recall.
+    let v = s
+        .ok(
+            "query",
+            &json!({"tableName": "docs", "vector": q, "topK": 5, "filter": "cate_id=1", "sort": "-id*2"}),
+        )
+        .await;
+    let mut want: Vec<i64> = nearest
+        .iter()
+        .filter(|(i, _)| i % 3 == 1)
+        .take(5)
+        .map(|(i, _)| *i as i64)
+        .collect();
+    want.sort_by_key(|i| std::cmp::Reverse(*i));
+    assert_eq!(ids(&v), want);
+
+    // Multi-query: the merged top 4, by id descending.
+    let q2 = [-0.4f32, 0.1, 0.0, 0.2];
+    let mut sums: Vec<(usize, f32)> = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i, l2(v, &q) + l2(v, &q2)))
+        .collect();
+    sums.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let mut want: Vec<i64> = sums[..4].iter().map(|(i, _)| *i as i64).collect();
+    want.sort_by_key(|i| std::cmp::Reverse(*i));
+    let v = s
+        .ok(
+            "multi-query",
+            &json!({"tableName": "docs", "topK": 4, "sort": "-id",
+                "queries": [{"vector": q, "topK": 300, "sorts": []}, {"vector": q2, "topK": 300, "sorts": []}]}),
+        )
+        .await;
+    assert_eq!(ids(&v), want);
+
+    // Hybrid search: knn.sort decides the knn ranks RRF counts.
+    let mut want: Vec<i64> = nearest[..5].iter().map(|(i, _)| *i as i64).collect();
+    want.sort();
+    let v = s
+        .ok(
+            "search",
+            &json!({"tableName": "docs", "size": 5, "rank": {"rrf": {"rankConstant": 60}},
+                "knn": {"vector": q, "topK": 5, "sort": "+id"}}),
+        )
+        .await;
+    assert_eq!(ids(&v), want);
+    assert!((v["result"][0]["score"].as_f64().unwrap() - 1.0 / 61.0).abs() < 1e-9);
+
+    // textQueryString: the exact nearest of the documents the clause matches (and the filter
+    // passes), multi-vector scoring and all.
+    let v = s
+        .ok(
+            "query",
+            &json!({"tableName": "docs", "vector": q, "topK": 4, "textQueryString": "body:'apple'"}),
+        )
+        .await;
+    let want: Vec<i64> = nearest
+        .iter()
+        .filter(|(i, _)| i % 10 == 0)
+        .take(4)
+        .map(|(i, _)| *i as i64)
+        .collect();
+    assert_eq!(ids(&v), want);
+    let d = l2(&vectors[want[0] as usize], &q);
+    assert!((v["result"][0]["score"].as_f64().unwrap() - f64::from(d)).abs() < 1e-4);
+    let v = s
+        .ok(
+            "query",
+            &json!({"tableName": "docs", "vector": q, "topK": 3, "textQueryString": "body:'apple'",
+                "filter": "cate_id=1", "sort": "-id"}),
+        )
+        .await;
+    let mut want: Vec<i64> = nearest
+        .iter()
+        .filter(|(i, _)| i % 10 == 0 && i % 3 == 1)
+        .take(3)
+        .map(|(i, _)| *i as i64)
+        .collect();
+    want.sort_by_key(|i| std::cmp::Reverse(*i));
+    assert_eq!(ids(&v), want);
+    let v = s
+        .ok(
+            "query",
+            &json!({"tableName": "docs", "vector": q, "textQueryString": "body:'nowhere'"}),
+        )
+        .await;
+    assert_eq!(v["result"], json!([]));
+
+    // Refusals that say what to fix.
+    for (endpoint, body, code, needle) in [
+        (
+            "query",
+            json!({"tableName": "docs", "vector": q, "sort": "+id", "sorts": [{"order": "ASC", "expression": "id"}]}),
+            6008,
+            "send one of them",
+        ),
+        (
+            "multi-query",
+            json!({"tableName": "docs", "queries": [{"vector": q, "sort": "+id"}]}),
+            6008,
+            "on the multi-query itself",
+        ),
+        (
+            "query",
+            json!({"tableName": "docs", "vector": q, "sort": "+body"}),
+            6115,
+            "body",
+        ),
+        (
+            "query",
+            json!({"tableName": "docs", "vector": q, "sort": "+nosuch"}),
+            6127,
+            "nosuch",
+        ),
+        (
+            "query",
+            json!({"tableName": "docs", "vector": q, "textQueryString": "nosuchindex:'x'"}),
+            6008,
+            "textQueryString",
+        ),
+    ] {
+        let (status, v) = s.call(endpoint, &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert_eq!(v["errorCode"], json!(code), "{body}: {v}");
+        assert!(
+            v["errorMsg"].as_str().unwrap().contains(needle),
+            "{body}: {v}"
+        );
+    }
+    s.stop().await;
+}
+
+const SPARSE_TABLE: &str = r#"{"name": "sp", "primaryKey": "id",
+  "fieldSchema": {"id": "INT64", "cate": "INT32", "vector": "MULTI_FLOAT",
+                  "sidx": "MULTI_INT64", "sval": "MULTI_FLOAT"},
+  "vectorIndex": [{"indexName": "v", "vectorField": "vector", "dimension": "2",
+                   "distanceType": "InnerProduct", "sparseIndexField": "sidx",
+                   "sparseValueField": "sval"}]}"#;
+
+/// `(id, score)` of every hit.
+fn scored(v: &Value) -> Vec<(i64, f64)> {
+    v["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["id"].as_i64().unwrap(), h["score"].as_f64().unwrap()))
+        .collect()
+}
+
+fn assert_scored(v: &Value, want: &[(i64, f64)]) {
+    let got = scored(v);
+    assert_eq!(
+        got.iter().map(|h| h.0).collect::<Vec<_>>(),
+        want.iter().map(|h| h.0).collect::<Vec<_>>(),
+        "{v}"
+    );
+    for ((_, g), (_, w)) in got.iter().zip(want) {
+        assert!((g - w).abs() < 1e-5, "{v}");
+    }
+}
+
+impl Server {
+    /// Queries until the answer is `want` (the last write may still be applying).
+    async fn query_until(&self, body: &Value, want: &[(i64, f64)]) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = self.ok("query", body).await;
+            let got = scored(&v);
+            if got.len() == want.len()
+                && got
+                    .iter()
+                    .zip(want)
+                    .all(|(g, w)| g.0 == w.0 && (g.1 - w.1).abs() < 1e-5)
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "still {v}, want {want:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn sparse_queries_score_by_inner_product_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path()).await;
+    s.create_table(SPARSE_TABLE).await;
+    let doc = |id: i64, cate: i64, v: [f32; 2], sparse: Option<(Vec<u32>, Vec<f32>)>| {
+        let mut f = json!({"id": id, "cate": cate, "vector": v});
+        if let Some((i, x)) = sparse {
+            f["sidx"] = json!(i);
+            f["sval"] = json!(x);
+        }
+        json!({"cmd": "add", "fields": f})
+    };
+    let body = json!([
+        doc(1, 0, [1.0, 0.0], Some((vec![1, 5], vec![1.0, 2.0]))),
+        doc(2, 1, [0.0, 1.0], Some((vec![5, 9], vec![3.0, 1.0]))),
+        doc(3, 0, [0.5, 0.5], Some((vec![2], vec![4.0]))),
+        doc(4, 1, [1.0, 1.0], None),
+        doc(5, 0, [0.2, 0.1], Some((vec![1, 9], vec![0.5, 2.0]))),
+    ]);
+    let (status, text) = s.push("sp", "id", &body).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    s.wait_docs("sp", 5).await;
+
+    // Sparse only: the exact inner products, computed by hand; documents sharing no dimension
+    // with the query (3, 4) are not found.
+    let sparse = json!({"indices": [1, 5, 9], "values": [1.0, 1.0, 0.5]});
+    // 1: 1·1 + 1·2 = 3; 2: 1·3 + 0.5·1 = 3.5; 5: 1·0.5 + 0.5·2 = 1.5.
+    let only = json!({"tableName": "sp", "sparseData": sparse, "topK": 10});
+    assert_scored(&s.ok("query", &only).await, &[(2, 3.5), (1, 3.0), (5, 1.5)]);
+    // The filter and the threshold (inner product: higher passes) apply.
+    let v = s
+        .ok(
+            "query",
+            &json!({"tableName": "sp", "sparseData": sparse, "filter": "cate=0", "topK": 10}),
+        )
+        .await;
+    assert_scored(&v, &[(1, 3.0), (5, 1.5)]);
+    let v = s
+        .ok(
+            "query",
+            &json!({"tableName": "sp", "sparseData": sparse, "scoreThreshold": 2.0}),
+        )
+        .await;
+    assert_scored(&v, &[(2, 3.5), (1, 3.0)]);
+
+    // Dense plus sparse: the scores are summed. Dense inner products with [1, 0]: 1 → 1,
+    // 2 → 0, 3 → 0.5, 4 → 1, 5 → 0.2.
+    let both = json!({"tableName": "sp", "vector": [1.0, 0.0], "sparseData": sparse, "topK": 4});
+    assert_scored(
+        &s.ok("query", &both).await,
+        &[(1, 4.0), (2, 3.5), (5, 1.7), (4, 1.0)],
+    );
+    // `count` splits several sparse query vectors; a document keeps its best score.
+    // {9: 1}: 2 → 1, 5 → 2; {2: 1}: 3 → 4.
+    let split = json!({"tableName": "sp", "topK": 10,
+        "sparseData": {"count": [1, 1], "indices": [9, 2], "values": [1.0, 1.0]}});
+    assert_scored(
+        &s.ok("query", &split).await,
+        &[(3, 4.0), (5, 2.0), (2, 1.0)],
+    );
+    // In a multi-query, sparse sub-queries merge like dense ones (sum).
+    let v = s
+        .ok(
+            "multi-query",
+            &json!({"tableName": "sp", "topK": 10, "queries": [
+                {"tableName": "sp", "sparseData": {"indices": [9], "values": [1.0]}},
+                {"tableName": "sp", "sparseData": {"indices": [1], "values": [2.0]}}]}),
+        )
+        .await;
+    // 5: 2 + 1 = 3; 1: 2; 2: 1.
+    assert_scored(&v, &[(5, 3.0), (1, 2.0), (2, 1.0)]);
+
+    // Bad sparse input gets 6008 and says what to fix.
+    for (bad, needle) in [
+        (
+            json!({"indices": [5, 1], "values": [1, 1]}),
+            "sorted ascending",
+        ),
+        (
+            json!({"indices": [1, 1], "values": [1, 1]}),
+            "without repeats",
+        ),
+        (json!({"indices": [1, 2], "values": [1]}), "pair up"),
+    ] {
+        let (status, v) = s
+            .call("query", &json!({"tableName": "sp", "sparseData": bad}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(v["errorCode"], 6008, "{v}");
+        assert!(v["errorMsg"].as_str().unwrap().contains(needle), "{v}");
+    }
+    let (status, v) = s
+        .call(
+            "query",
+            &json!({"tableName": "sp", "vector": [1.0, 0.0], "vectorCount": 1,
+                    "sparseData": {"count": [1, 1], "indices": [1, 2], "values": [1, 1]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["errorMsg"]
+            .as_str()
+            .unwrap()
+            .contains("one sparse vector per dense vector"),
+        "{v}"
+    );
+    // A pushed sparse vector with unsorted indices is refused with the push's field code.
+    let (status, text) = s
+        .push(
+            "sp",
+            "id",
+            &json!([doc(6, 0, [0.0, 0.0], Some((vec![9, 1], vec![1.0, 1.0])))]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("7303") && text.contains("sorted"), "{text}");
+
+    // A delete and an upsert take the old sparse vectors out of the results.
+    let body = json!([
+        {"cmd": "delete", "fields": {"id": 2}},
+        doc(1, 0, [1.0, 0.0], Some((vec![9], vec![1.0]))),
+    ]);
+    let (status, text) = s.push("sp", "id", &body).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    // 1: 0.5·1 = 0.5; 5: 1.5.
+    s.query_until(&only, &[(5, 1.5), (1, 0.5)]).await;
+
+    // After a restart the sparse index is rebuilt from the store and answers the same.
+    s.stop().await;
+    let s = start(dir.path()).await;
+    s.wait_docs("sp", 4).await;
+    s.query_until(&only, &[(5, 1.5), (1, 0.5)]).await;
+    s.query_until(
+        &json!({"tableName": "sp", "vector": [1.0, 0.0], "sparseData": sparse, "topK": 2}),
+        &[(5, 1.7), (1, 1.5)],
+    )
+    .await;
+    s.stop().await;
+}

@@ -82,7 +82,7 @@ pub const SELECTIVITY_SAMPLE: usize = 512;
 /// Search/insert contexts reserved in the backend; more concurrent calls than this wait.
 pub const MAX_CONCURRENT_OPS: usize = 64;
 /// Largest finite f16 value.
-const F16_MAX: f32 = 65504.0;
+pub const F16_MAX: f32 = 65504.0;
 /// Capacity reserved for a new index; it then doubles as needed.
 const INITIAL_CAPACITY: usize = 1024;
 

@@ -17,7 +17,7 @@ use crate::error::{VseError, invalid, shown};
 use crate::filter::{Filter, SortKey, parse_sort, parse_sort_expression, resolve_sort};
 use crate::json::{Obj, parse_object};
 use crate::params::SearchParams;
-use crate::schema::{DistanceType, VectorIndex, VectorTableSchema};
+use crate::schema::{DistanceType, FieldType, VectorIndex, VectorTableSchema};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -1202,36 +1202,48 @@ impl AggregateRequest {
         })
     }
 
-    /// Checks the filter, group keys and function arguments against `schema` (vector fields
-    /// cannot be grouped or aggregated) and rewrites them to their schema spelling.
+    /// Checks the filter, group keys and function arguments against `schema` (vector and
+    /// TEXT fields cannot be grouped or aggregated; max, min, avg and sum take a numeric field)
+    /// and rewrites them to their schema spelling.
     pub fn resolve(&mut self, schema: &VectorTableSchema) -> Result<(), VseError> {
         if let Some(f) = &mut self.filter {
             f.resolve(schema)?;
         }
-        let fix = |name: &mut String, what: &str| -> Result<(), VseError> {
+        let fix = |name: &mut String, what: &str, numeric: bool| -> Result<(), VseError> {
             let field = schema
                 .field(name)
-                .filter(|f| !schema.is_vector_field(&f.name))
+                .filter(|f| !schema.is_vector_field(&f.name) && f.field_type != FieldType::Text)
                 .ok_or_else(|| {
                     VseError::new(
                         Code::BAD_FIELD,
                         format!(
-                            "{what}: '{name}' is not a groupable field of table '{}' (vector fields cannot be aggregated)",
+                            "{what}: '{name}' is not a groupable field of table '{}' (vector and TEXT fields cannot be aggregated)",
                             schema.name
                         ),
                     )
                 })?;
+            if numeric && field.field_type.is_string() {
+                return Err(VseError::new(
+                    Code::BAD_FIELD,
+                    format!(
+                        "{what}: '{}' is {}; max, min, avg and sum take a numeric field (count takes any)",
+                        field.name,
+                        field.field_type.name()
+                    ),
+                ));
+            }
             *name = field.name.clone();
             Ok(())
         };
         let original: Vec<String> = self.group_keys.clone();
         for g in &mut self.group_keys {
-            fix(g, "groupKeys")?;
+            fix(g, "groupKeys", false)?;
         }
         for f in &mut self.agg_funcs {
+            let numeric = f.func != AggFn::Count;
             for a in &mut f.args {
                 if a != "*" {
-                    fix(a, "aggFuncs.args")?;
+                    fix(a, "aggFuncs.args", numeric)?;
                 }
             }
         }

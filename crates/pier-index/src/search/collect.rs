@@ -168,6 +168,8 @@ enum KeyExpr {
 struct AggPlan {
     filter: Option<Compiled>,
     key: Compiled,
+    /// The keys of a `group_by` aggregate (then `key` is unused).
+    group_by: Option<Vec<Compiled>>,
     range: Vec<f64>,
     /// The empty accumulator and compiled argument of each function but `count()`.
     functions: Vec<(Acc, Compiled)>,
@@ -199,6 +201,9 @@ struct SegGroups {
     dense: Vec<GroupAcc>,
     /// Every other group.
     sparse: HashMap<SegKey, GroupAcc>,
+    /// The groups of a `group_by` aggregate, by the displayed values of its keys (None: no
+    /// value).
+    composite: HashMap<Vec<Option<String>>, GroupAcc>,
     /// For an integer key whose values span fewer than [`DENSE_GROUPS`] in this segment: the
     /// least value; keys are slots offset from it.
     base: Option<i64>,
@@ -224,6 +229,7 @@ impl SegGroups {
         SegGroups {
             dense: vec![(0, Vec::new()); dense],
             sparse: HashMap::new(),
+            composite: HashMap::new(),
             base,
         }
     }
@@ -382,17 +388,37 @@ impl PlanCollector {
             .aggregates
             .iter()
             .map(|a: &Aggregate| {
+                let group_by = a
+                    .group_by
+                    .as_ref()
+                    .map(|keys| {
+                        keys.iter()
+                            .map(|k| {
+                                compile(
+                                    &pier_query::Expr::Field(k.clone()),
+                                    "aggregate",
+                                    codes::AGGREGATE,
+                                )
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .transpose()?;
                 Ok(AggPlan {
                     filter: a
                         .filter
                         .as_ref()
                         .map(|f| compile(f, "aggregate", codes::AGGREGATE))
                         .transpose()?,
-                    key: compile(
-                        &pier_query::Expr::Field(a.group_key.clone()),
-                        "aggregate",
-                        codes::AGGREGATE,
-                    )?,
+                    key: if group_by.is_some() {
+                        Compiled::Const(Val::Null)
+                    } else {
+                        compile(
+                            &pier_query::Expr::Field(a.group_key.clone()),
+                            "aggregate",
+                            codes::AGGREGATE,
+                        )?
+                    },
+                    group_by,
                     range: a.range.iter().map(|n| n.as_f64()).collect(),
                     functions: a
                         .functions
@@ -495,6 +521,23 @@ impl SegmentCollector for PlanSegment {
             {
                 continue;
             }
+            if let Some(keys) = &plan.group_by {
+                let label: Vec<Option<String>> = keys
+                    .iter()
+                    .map(|k| match self.columns.eval(k, doc) {
+                        Val::Null => None,
+                        v => Some(v.to_display()),
+                    })
+                    .collect();
+                let (count, accs) = groups.composite.entry(label).or_insert_with(|| {
+                    (0, plan.functions.iter().map(|(a, _)| a.clone()).collect())
+                });
+                *count += 1;
+                for (acc, (_, arg)) in accs.iter_mut().zip(&plan.functions) {
+                    acc.add(&self.columns.eval(arg, doc));
+                }
+                continue;
+            }
             self.atoms.clear();
             self.columns.atoms(&plan.key, doc, &mut self.atoms);
             // Which values make groups: every value of a multi-value field, but only the first
@@ -590,9 +633,23 @@ impl SegmentCollector for PlanSegment {
                 };
                 merge_group(into, label, count, accs);
             }
+            for (keys, (count, accs)) in groups.composite {
+                merge_group(into, composite_label(&keys), count, accs);
+            }
         }
         self.collected
     }
+}
+
+/// The label of a `group_by` group: its keys' values as a JSON array (strings and nulls), which
+/// [`composite_keys`] reads back.
+fn composite_label(keys: &[Option<String>]) -> String {
+    serde_json::to_string(keys).unwrap_or_default()
+}
+
+/// The keys' values of a `group_by` group from its label.
+pub fn composite_keys(label: &str) -> Vec<Option<String>> {
+    serde_json::from_str(label).unwrap_or_default()
 }
 
 /// Adds a group's count and accumulators to the group of `label` in `into`.

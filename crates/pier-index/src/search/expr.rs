@@ -8,6 +8,8 @@
 use super::SearchError;
 use crate::table_index::filter_field_name;
 use pier_model::{FieldSchema, FieldType};
+use pier_query::bit_struct::BitStruct;
+use pier_query::polygon::{Polygon, doc_polygons, first_containing};
 use pier_query::{ArithOp, CmpOp, Expr, Function, Point, codes, resolve_call};
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -221,13 +223,23 @@ pub enum Compiled {
     IsNull(Box<Compiled>, bool),
     /// A key path into JSON text.
     JsonPath(Box<Compiled>, Vec<String>),
-    /// jsonb containment: JSON text, a key path into it, the contained value.
-    JsonContains(Box<Compiled>, Vec<String>, serde_json::Value),
+    /// jsonb containment: JSON text, a key path into it, the other value, and whether the
+    /// stored value is the contained one (`<@`) rather than the container (`@>`).
+    JsonContains(Box<Compiled>, Vec<String>, serde_json::Value, bool),
     /// `fieldlen(field)`: the byte length of a string value, the number of values of a
     /// multi-value field, 0 for none.
     FieldLen(Box<Compiled>),
     /// `distance(a, b)` in kilometres.
     Distance(Box<[CompiledPoint; 2]>),
+    /// `in_polygon(field, x, y)`: the polygons' field, the point, and whether the field uses
+    /// the multi-polygon layout.
+    InPolygon(Box<[Compiled; 3]>, bool),
+    /// `in_query_polygon`: the request's polygons and the document's point field.
+    InQueryPolygon(Vec<Polygon>, Box<Compiled>),
+    /// `bit_struct`: the INT_ARRAY field and the parts and operations.
+    BitStruct(Box<Compiled>, BitStruct),
+    /// `multi_attr`: the array field, the position, and the value when there is none there.
+    MultiAttr(Box<[Compiled; 2]>, Val),
 }
 
 /// A point of a compiled `distance` call.
@@ -302,6 +314,28 @@ fn haversine_km(a: (f64, f64), b: (f64, f64)) -> f64 {
     let h = ((lat2 - lat1) / 2.0).sin().powi(2)
         + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
     2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
+}
+
+/// The numbers of a value: every value of a multi-value field, in order.
+fn numbers(v: &Val) -> Vec<f64> {
+    match v {
+        Val::Many(items) => items.iter().filter_map(Val::as_f64).collect(),
+        Val::Null => Vec::new(),
+        other => other.as_f64().into_iter().collect(),
+    }
+}
+
+/// The point of `in_query_polygon`'s document field: a numeric array of exactly two values
+/// `[x, y]`, or a GEO_POINT / LITERAL `"x y"`.
+fn doc_point(v: &Val) -> Option<(f64, f64)> {
+    match v {
+        Val::Many(items) if items.iter().all(|i| !matches!(i, Val::Str(_))) => match numbers(v)[..]
+        {
+            [x, y] => Some((x, y)),
+            _ => None,
+        },
+        other => geo_point(other),
+    }
 }
 
 /// A GEO_POINT value `"lon lat"` as numbers (a multi-value field gives its first point).
@@ -513,7 +547,10 @@ impl SegmentColumns {
             Expr::IsNull { expr, negated } => Compiled::IsNull(Box::new(sub(expr)?), *negated),
             Expr::JsonPath { expr, path } => Compiled::JsonPath(Box::new(sub(expr)?), path.clone()),
             Expr::JsonContains { expr, path, json } => {
-                Compiled::JsonContains(Box::new(sub(expr)?), path.clone(), json.clone())
+                Compiled::JsonContains(Box::new(sub(expr)?), path.clone(), json.clone(), false)
+            }
+            Expr::JsonContainedBy { expr, path, json } => {
+                Compiled::JsonContains(Box::new(sub(expr)?), path.clone(), json.clone(), true)
             }
             Expr::Call { name, args } => {
                 let field_type = |f: &str| {
@@ -542,6 +579,46 @@ impl SegmentColumns {
                             })
                         };
                         Compiled::Distance(Box::new([point(a)?, point(b)?]))
+                    }
+                    Function::InPolygon { field, x, y, multi } => Compiled::InPolygon(
+                        Box::new([
+                            self.field(segment, fields, field, clause)?,
+                            self.compile(segment, fields, x, clause, code)?,
+                            self.compile(segment, fields, y, clause, code)?,
+                        ]),
+                        multi,
+                    ),
+                    Function::InQueryPolygon { polygons, point } => Compiled::InQueryPolygon(
+                        polygons,
+                        Box::new(self.field(segment, fields, point, clause)?),
+                    ),
+                    Function::BitStruct { field, spec } => Compiled::BitStruct(
+                        Box::new(self.field(segment, fields, field, clause)?),
+                        spec,
+                    ),
+                    Function::MultiAttr {
+                        field,
+                        pos,
+                        default,
+                    } => {
+                        // Without a default: 0, or "" for strings (the cloud's
+                        // `default_value=0|""`).
+                        let strings = field_type(field)
+                            .and_then(|t| t.element())
+                            .is_some_and(|t| t == FieldType::Literal);
+                        let default = match default {
+                            Some(text) if strings => Val::Str(text.to_string()),
+                            Some(text) => constant(text),
+                            None if strings => Val::Str(String::new()),
+                            None => Val::Int(0),
+                        };
+                        Compiled::MultiAttr(
+                            Box::new([
+                                self.field(segment, fields, field, clause)?,
+                                self.compile(segment, fields, pos, clause, code)?,
+                            ]),
+                            default,
+                        )
                     }
                 }
             }
@@ -707,7 +784,12 @@ impl SegmentColumns {
                 Val::Str(s) => json_path(&s, path),
                 _ => Val::Null,
             },
-            Compiled::FieldLen(_) | Compiled::Distance(_) => self.eval_function(expr, doc),
+            Compiled::FieldLen(_)
+            | Compiled::Distance(_)
+            | Compiled::InPolygon(..)
+            | Compiled::InQueryPolygon(..)
+            | Compiled::BitStruct(..)
+            | Compiled::MultiAttr(..) => self.eval_function(expr, doc),
             Compiled::Compare(..)
             | Compiled::CompareConst(..)
             | Compiled::And(_)
@@ -736,6 +818,36 @@ impl SegmentColumns {
                     (Some(a), Some(b)) => Val::Float(haversine_km(a, b)),
                     _ => Val::Null,
                 }
+            }
+            Compiled::InPolygon(args, multi) => {
+                let [field, x, y] = &**args;
+                let (Some(x), Some(y)) =
+                    (self.operand(x, doc).as_f64(), self.operand(y, doc).as_f64())
+                else {
+                    return Val::Int(0);
+                };
+                let values = numbers(&self.eval(field, doc));
+                Val::Int(doc_polygons(&values, *multi).map_or(0, |p| first_containing(&p, (x, y))))
+            }
+            Compiled::InQueryPolygon(polygons, point) => Val::Int(
+                doc_point(&self.eval(point, doc)).map_or(0, |p| first_containing(polygons, p)),
+            ),
+            Compiled::BitStruct(field, spec) => Val::Int(match self.eval(field, doc) {
+                Val::Many(items) => spec.find(items.iter().filter_map(Val::as_i64)),
+                other => spec.find(other.as_i64()),
+            }),
+            Compiled::MultiAttr(args, default) => {
+                let [field, pos] = &**args;
+                let pos = self.operand(pos, doc).as_i64();
+                let value = match self.eval(field, doc) {
+                    Val::Many(mut items) => pos
+                        .and_then(|p| usize::try_from(p).ok())
+                        .filter(|p| *p < items.len())
+                        .map(|p| items.swap_remove(p)),
+                    Val::Null => None,
+                    single => (pos == Some(0)).then_some(single),
+                };
+                value.unwrap_or_else(|| default.clone())
             }
             _ => self.eval(expr, doc),
         }
@@ -892,11 +1004,17 @@ impl SegmentColumns {
                 }
                 _ => false,
             },
-            Compiled::JsonContains(e, path, wanted) => match self.eval(e, doc) {
+            Compiled::JsonContains(e, path, other, contained_by) => match self.eval(e, doc) {
                 Val::Str(text) => serde_json::from_str::<serde_json::Value>(&text)
                     .ok()
                     .and_then(|v| json_at(v, path))
-                    .is_some_and(|v| json_contains(&v, wanted)),
+                    .is_some_and(|v| {
+                        if *contained_by {
+                            json_contains(other, &v)
+                        } else {
+                            json_contains(&v, other)
+                        }
+                    }),
                 _ => false,
             },
             Compiled::IsNull(e, negated) => {

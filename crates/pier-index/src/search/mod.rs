@@ -122,6 +122,9 @@ pub struct FacetItem {
     pub count: u64,
     /// Each aggregate function's name and value, in clause order (`count` included).
     pub values: Vec<(&'static str, f64)>,
+    /// For a `group_by` aggregate, the value of each key as displayed (None: the document has
+    /// none), in `group_by` order; empty otherwise.
+    pub keys: Vec<Option<String>>,
 }
 
 /// The groups of one aggregate spec.
@@ -159,19 +162,37 @@ impl TableIndex {
         summaries: &[Summary],
     ) -> Result<SearchOutput, SearchError> {
         let query = text::build(self, &request.query)?;
+        // The filter's exact numeric comparisons become range clauses of the tantivy query and
+        // leave the filter: what remains of it is evaluated per document.
+        let pushed = request
+            .filter
+            .as_ref()
+            .and_then(|f| text::push_down(self, searcher, f));
+        let original = request;
+        let (ranges, request) = match pushed {
+            Some(p) => {
+                let mut residual = (**request).clone();
+                residual.filter = p.residual;
+                (p.ranges, Arc::new(residual))
+            }
+            None => (Vec::new(), Arc::clone(request)),
+        };
+        let request = &request;
         let simple = request.filter.is_none()
             && request.distinct.is_empty()
             && request.aggregates.is_empty()
             && request.sort == default_sort();
-        // The general collector sees the query narrowed by the filter's `field = constant`
-        // terms; the page's highlighting still uses the query alone.
-        let narrowed = request
-            .filter
-            .as_ref()
-            .and_then(|f| text::narrow(self, &*query, f));
+        // The collectors see the query narrowed by the filter's `field = constant` terms and
+        // ranges; the page's highlighting still uses the query alone.
+        let narrowed = match &original.filter {
+            Some(f) => text::narrow(self, &*query, f, ranges),
+            None => None,
+        };
         let collect_query: &dyn tantivy::query::Query = narrowed.as_deref().unwrap_or(&*query);
         let (total, picked) = match page {
-            Page::Ranked { start, hit } if simple => top_by_score(searcher, &*query, start, hit)?,
+            Page::Ranked { start, hit } if simple => {
+                top_by_score(searcher, collect_query, start, hit)?
+            }
             Page::Ranked { start, hit } => {
                 // Aggregates of a term ranked by relevance: the page comes from tantivy's top-k
                 // (WAND), and the groups from a second pass that scores nothing. A term is
@@ -179,7 +200,7 @@ impl TableIndex {
                 let split = request.filter.is_none()
                     && request.distinct.is_empty()
                     && request.sort == default_sort()
-                    && query.is::<TermQuery>();
+                    && collect_query.is::<TermQuery>();
                 let keep = if split {
                     0
                 } else if request.distinct.is_empty() {
@@ -205,7 +226,7 @@ impl TableIndex {
                     ordered.len() as u64
                 };
                 let picked = if split {
-                    top_by_score(searcher, &*query, start, hit)?.1
+                    top_by_score(searcher, collect_query, start, hit)?.1
                 } else {
                     ordered.into_iter().skip(start).take(hit).collect()
                 };
@@ -400,10 +421,16 @@ fn facets(request: &SearchRequest, groups: Vec<collect::Groups>) -> Vec<Facet> {
                             _ => (f.name(), accs.next().unwrap_or(0.0)),
                         })
                         .collect();
+                    let keys = if spec.group_by.is_some() {
+                        collect::composite_keys(&value)
+                    } else {
+                        Vec::new()
+                    };
                     FacetItem {
                         value,
                         count,
                         values,
+                        keys,
                     }
                 })
                 .collect();

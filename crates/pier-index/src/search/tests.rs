@@ -350,8 +350,8 @@ fn aggregate_pages_match_the_general_collector() {
         "query=default:'apple'&&aggregate=group_key:brand,agg_fun:count()",
         page,
     );
-    // `price>=0` holds for every document but is not pushed down: the general collector.
-    let general = search(&index, "query=default:'apple'&&filter=price>=0", page);
+    // `price+0>=0` holds for every document but is not pushed down: the general collector.
+    let general = search(&index, "query=default:'apple'&&filter=price+0>=0", page);
     assert_eq!(split.total, 5);
     assert_eq!((split.total, hits(&split)), (general.total, hits(&general)));
     assert_eq!(split.hits.len(), 3);
@@ -554,4 +554,273 @@ fn count_only_aggregates_agree_with_the_per_document_path() {
         [1, 2, 2]
     );
     assert_eq!(out.facets[0].items[0].values, vec![("count", 2.0)]);
+}
+
+/// Numeric comparisons pushed down as range clauses (and left out of the filter) must change
+/// neither the matches, nor their order and scores, nor the total: compare with the same
+/// comparisons written so that they are evaluated per document.
+#[test]
+fn ranges_pushed_down_give_the_same_results_and_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path());
+    three_segments(&index);
+    // Signed zeros, a negative rating, a document without price or rating.
+    segment(
+        &index,
+        &[
+            json!({"id": "7", "title": "apple zero", "cat": 4, "price": 0, "rating": -0.0, "sizes": [1, 50]}),
+            json!({"id": "8", "title": "apple plus", "cat": 4, "price": -3, "rating": 0.0}),
+            json!({"id": "9", "title": "apple minus", "cat": 4, "rating": -2.5}),
+            json!({"id": "10", "title": "apple bare", "cat": 5}),
+        ],
+    );
+    let cases = [
+        ("price>=10", "price+0>=10"),
+        ("price>10", "price+0>10"),
+        ("price<49", "price+0<49"),
+        ("price<=49", "price+0<=49"),
+        ("49>=price", "49>=price+0"),
+        ("price>=-3", "price+0>=-3"),
+        ("rating>1.5", "rating+0>1.5"),
+        ("rating>=1.5", "rating+0>=1.5"),
+        ("rating>=0", "rating+0>=0"),
+        ("rating>0", "rating+0>0"),
+        ("rating<=0", "rating+0<=0"),
+        ("rating<0", "rating+0<0"),
+        ("rating=0", "rating+0=0"),
+        ("rating=-0.0", "rating+0=-0.0"),
+        ("rating=1.5", "rating+0=1.5"),
+        ("rating>=2", "rating+0>=2"),
+        ("cat>=0", "cat+0>=0"),
+        ("cat=1", "cat+0=1"),
+        ("cat>=1 AND price<100", "cat+0>=1 AND price+0<100"),
+        (
+            "(cat>=1 AND price<100) AND brand=\"c\"",
+            "cat+0>=1 AND price+0<100 AND in(brand, \"c\")",
+        ),
+        ("price>=0 OR cat=5", "price+0>=0 OR cat+0=5"),
+        ("sizes>=30", "sizes+0>=30"),
+        (
+            "price>=10 AND fieldlen(tags)>=1",
+            "price+0>=10 AND fieldlen(tags)>=1",
+        ),
+    ];
+    for (pushed, evaluated) in cases {
+        for (query, sort) in [
+            ("default:'apple'", ""),
+            ("''", ""),
+            ("default:'apple' OR default:'pear'", ""),
+            ("default:'apple'", "&&sort=-price;+RANK"),
+            ("''", "&&sort=+rating"),
+        ] {
+            let run = |filter: &str| {
+                let out = search(
+                    &index,
+                    &format!("query={query}&&filter={filter}{sort}"),
+                    ranked(20),
+                );
+                let hits: Vec<(String, f32)> = out
+                    .hits
+                    .iter()
+                    .map(|h| (h.fields["id"].as_str().unwrap().to_string(), h.score))
+                    .collect();
+                (out.total, hits)
+            };
+            let (a, b) = (run(pushed), run(evaluated));
+            assert_eq!(a, b, "{pushed} vs {evaluated} on {query}{sort}");
+        }
+    }
+    // Spot checks of the exact hits.
+    let ids = |filter: &str| {
+        let out = search(&index, &format!("query=''&&filter={filter}"), ranked(20));
+        let mut ids: Vec<String> = page_ids(&out).iter().map(|s| s.to_string()).collect();
+        ids.sort_by_key(|s| s.parse::<u32>().unwrap());
+        ids.join(",")
+    };
+    assert_eq!(ids("rating>=0"), "1,2,5,7,8");
+    assert_eq!(ids("rating<=0"), "7,8,9");
+    assert_eq!(ids("price<10"), "1,6,7,8");
+    assert_eq!(ids("cat>=4 AND price>=-3"), "7,8");
+}
+
+/// What [`super::text::push_down`] takes out of a filter, and what it leaves.
+#[test]
+fn push_down_takes_exact_numeric_conjuncts_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path());
+    three_segments(&index);
+    let searcher = index.searcher();
+    let pushed = |filter: &str| {
+        let request =
+            pier_query::parse_search(&format!("query=''&&filter={filter}"), None).unwrap();
+        super::text::push_down(&index, &searcher, request.filter.as_ref().unwrap())
+            .map(|p| (p.ranges.len(), p.residual.is_some()))
+    };
+    // Every document has a cat of at least 0: no clause at all.
+    assert_eq!(pushed("cat>=0"), Some((0, false)));
+    assert_eq!(pushed("price>=10"), Some((1, false)));
+    // `=` on an INT is the required term.
+    assert_eq!(pushed("cat=1"), Some((0, false)));
+    assert_eq!(pushed("price>=10 AND in(brand, \"c\")"), Some((1, true)));
+    assert_eq!(pushed("rating<2 AND (price>5 AND cat<3)"), Some((3, false)));
+    // Every price is above 1: that conjunct needs no clause.
+    assert_eq!(pushed("rating<2 AND price>1"), Some((1, false)));
+    // Multi-value fields, `!=`, OR, strings, mixed types and arithmetic stay in the filter.
+    for kept in [
+        "sizes>=30",
+        "price!=5",
+        "price>1 OR cat=1",
+        "brand=\"c\"",
+        "cat>=0.5",
+        "price+1>2",
+        "price>\"5\"",
+    ] {
+        assert_eq!(pushed(kept), None, "{kept}");
+    }
+}
+
+/// A table with the array fields the cloud's functionality functions read.
+fn open_functions(dir: &std::path::Path) -> TableIndex {
+    let s = Schema::from_json(&json!({"tables": {"main": {"fields": {
+        "id": {"type": "LITERAL", "primaryKey": true}, "title": {"type": "TEXT"},
+        "area": {"type": "DOUBLE_ARRAY"}, "pt": {"type": "DOUBLE_ARRAY"},
+        "loc": {"type": "GEO_POINT"}, "hours": {"type": "INT_ARRAY"},
+        "prices": {"type": "INT_ARRAY"}, "names": {"type": "LITERAL_ARRAY"}, "n": {"type": "INT"}}}},
+        "indexes": {"searchFields": {"default": {"fields": ["title"], "analyzer": "chn_standard"}},
+        "filterFields": ["id", "area", "pt", "loc", "hours", "prices", "names", "n"]}}))
+    .unwrap();
+    let (search, filters) = pier_model::schema::table_indexes(&s, "main");
+    TableIndex::open(dir, &search, &filters).unwrap()
+}
+
+/// `start` in the high 32 bits, `end` in the low: the documentation's opening-hours layout.
+fn hours(start: i64, end: i64) -> i64 {
+    (start << 32) | end
+}
+
+fn function_docs(index: &TableIndex) {
+    segment(
+        index,
+        &[
+            // A square around (5, 5); its point and location are inside the query's square.
+            json!({"id": "a", "title": "shop", "area": [0, 0, 10, 0, 10, 10, 0, 10], "pt": [2, 2], "loc": "2 2",
+                   "hours": [hours(480, 720), hours(780, 1320)], "prices": [300, 250, 199], "names": ["x", "y"], "n": 1}),
+            // Two polygons (multi layout: N, vertex counts, coordinates), the second around (25, 25).
+            json!({"id": "b", "title": "shop", "area": [2, 3, 4, 100, 100, 101, 100, 101, 101, 20, 20, 30, 20, 30, 30, 20, 30],
+                   "pt": [25, 25], "loc": "25 25", "hours": [hours(480, 720)], "prices": [500], "n": 0}),
+        ],
+    );
+    segment(
+        index,
+        &[
+            // Odd coordinates (bad data gives 0), an array point of three values (no point).
+            json!({"id": "c", "title": "shop", "area": [0, 0, 10, 0, 10], "pt": [1, 2, 3], "loc": "50 50",
+                   "hours": [hours(900, 1000), hours(600, 840)], "prices": [10, 20, 30, 40], "names": ["z"], "n": 3}),
+            json!({"id": "d", "title": "shop"}),
+        ],
+    );
+}
+
+#[test]
+fn polygons_from_documents_and_from_the_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open_functions(dir.path());
+    function_docs(&index);
+    let ids = |query: &str| {
+        let out = search(&index, &format!("query=''&&{query}&&sort=+id"), ranked(10));
+        page_ids(&out).join(",")
+    };
+    assert_eq!(ids("filter=in_polygon(area, 5, 5)>0"), "a");
+    assert_eq!(ids("filter=in_polygon(area, 25, 25, \"true\")=2"), "b");
+    assert_eq!(
+        ids("filter=in_polygon(area, 100.8, 100.2, \"true\")=1"),
+        "b"
+    );
+    // Without the multi flag "b"'s array is read as one (odd) polygon: 0.
+    assert_eq!(ids("filter=in_polygon(area, 25, 25)>0"), "");
+    assert_eq!(ids("filter=in_polygon(area, 5, 5)=0"), "b,c,d");
+    // The edge counts as inside; quoted coordinates and kvpairs keys work as numbers.
+    assert_eq!(ids("filter=in_polygon(area, \"10\", \"5\")>0"), "a");
+    assert_eq!(
+        ids("filter=in_polygon(area, ux, uy)>0&&kvpairs=ux:3,uy:9"),
+        "a"
+    );
+    // The request's polygons against array points, GEO_POINTs.
+    let square = r"0\,0\,10\,0\,10\,10\,0\,10";
+    let far = r"20\,20\,30\,20\,30\,30\,20\,30";
+    assert_eq!(
+        ids(&format!(
+            "filter=in_query_polygon(\"polys\", pt)>0&&kvpairs=polys:{square};{far}"
+        )),
+        "a,b"
+    );
+    assert_eq!(
+        ids(&format!(
+            "filter=in_query_polygon(\"polys\", loc)=2&&kvpairs=polys:{square};{far}"
+        )),
+        "b"
+    );
+    assert_eq!(
+        ids(&format!(
+            "filter=in_query_polygon(polys, loc)=0&&kvpairs=polys:{square}"
+        )),
+        "b,c,d"
+    );
+    // As a sort key: the polygon index.
+    let out = search(
+        &index,
+        &format!(
+            "query=''&&sort=-in_query_polygon(\"polys\", loc);+id&&kvpairs=polys:{square};{far}"
+        ),
+        ranked(10),
+    );
+    assert_eq!(page_ids(&out), ["b", "a", "c", "d"]);
+    assert_eq!(out.hits[0].sort_values[0], super::Val::Int(2));
+}
+
+#[test]
+fn bit_struct_and_multi_attr_read_array_values_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open_functions(dir.path());
+    function_docs(&index);
+    let ids = |query: &str| {
+        let out = search(&index, &format!("query=''&&{query}&&sort=+id"), ranked(10));
+        page_ids(&out).join(",")
+    };
+    // Open at some time between 14:00 and 15:30 (840..930 minutes).
+    let open = "bit_struct(hours, \"0-31,32-63\", \"overlap,$1,$2,840,930\")";
+    assert_eq!(ids(&format!("filter={open}!=-1")), "a,c");
+    // The index of the first period that holds: "a"'s second, "c"'s first.
+    assert_eq!(ids(&format!("filter={open}=1")), "a");
+    assert_eq!(ids(&format!("filter={open}=0")), "c");
+    assert_eq!(ids(&format!("filter={open}=-1")), "b,d");
+    // Opening at 8:00 exactly, then chained operations.
+    assert_eq!(
+        ids("filter=bit_struct(hours, \"0-31,32-63\", \"equal,$1,480\")=0"),
+        "a,b"
+    );
+    assert_eq!(
+        ids(
+            "filter=bit_struct(hours, \"0-31,32-63\", \"equal,$1,900\", \"equal,$2,1000\", \"and,$3,$4\")=0"
+        ),
+        "c"
+    );
+    // multi_attr: the value at a position, 0 or the default when there is none.
+    assert_eq!(ids("filter=multi_attr(prices, 2)<200"), "a,b,c,d");
+    assert_eq!(
+        ids("filter=multi_attr(prices, 2)<200 AND multi_attr(prices, 2)>0"),
+        "a,c"
+    );
+    assert_eq!(ids("filter=multi_attr(prices, 2, \"1000\")<200"), "a,c");
+    assert_eq!(ids("filter=multi_attr(prices, n)=250"), "a");
+    assert_eq!(ids("filter=multi_attr(names, 1)=\"y\""), "a");
+    assert_eq!(ids("filter=multi_attr(names, 1)=\"\""), "b,c,d");
+    let out = search(
+        &index,
+        "query=''&&sort=+multi_attr(prices, 1, \"600\");+id",
+        ranked(10),
+    );
+    assert_eq!(page_ids(&out), ["c", "a", "b", "d"]);
+    assert_eq!(out.hits[0].sort_values[0], super::Val::Int(20));
+    assert_eq!(out.hits[2].sort_values[0], super::Val::Int(600));
 }

@@ -634,6 +634,27 @@ fn spec_2_6_aggregate_batch_stats() {
     .resolve(&schema3())
     .unwrap_err();
     assert_eq!(e.code.0, 6127);
+    for (body, needle) in [
+        (
+            r#"{"tableName":"test","groupKeys":["title"],"aggFuncs":[{"func":"count","args":["*"]}]}"#,
+            "TEXT fields cannot be aggregated",
+        ),
+        (
+            r#"{"tableName":"test","aggFuncs":[{"func":"avg","args":["ns"]}]}"#,
+            "take a numeric field",
+        ),
+    ] {
+        let e = AggregateRequest::parse(body.as_bytes())
+            .unwrap()
+            .resolve(&schema2())
+            .unwrap_err();
+        assert!(e.message.contains(needle), "{body}: {}", e.message);
+    }
+    let mut a = AggregateRequest::parse(
+        br#"{"tableName":"test","groupKeys":["ns"],"aggFuncs":[{"func":"count","args":["ns"]},{"func":"max","args":["cate_id"]}]}"#,
+    )
+    .unwrap();
+    a.resolve(&schema2()).unwrap();
 
     let b = BatchQueryRequest::parse(
         br#"{"queries":[{"tableName":"test","vector":[0.1],"sorts":[]}],"timeout":1000}"#,

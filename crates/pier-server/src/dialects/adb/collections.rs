@@ -6,6 +6,7 @@
 
 use super::{AdbError, Call, Fields};
 use axum::http::StatusCode;
+use pier_engine::sparse::SparseFields;
 use pier_engine::vectors::{VectorIndexSpec, VectorMetric, VectorStorage};
 use pier_engine::{AppKind, Engine, NewApp};
 use pier_model::{Analyzer, FieldSchema, FieldType, Indexes, Schema, SearchIndex, TableSchema};
@@ -21,6 +22,11 @@ pub const ID: &str = "id";
 pub const VECTOR: &str = "vector";
 /// The full-text column.
 pub const TSVECTOR: &str = "to_tsvector";
+/// The document fields of a row's sparse vector (`SparseVector.Indices` / `.Values`). A `.`
+/// cannot occur in a Metadata key, so they never meet a user's column.
+pub const SPARSE_INDICES: &str = "sparse_vector.indices";
+/// See [`SPARSE_INDICES`].
+pub const SPARSE_VALUES: &str = "sparse_vector.values";
 /// The search index over [`TSVECTOR`]; named `default` because filter-only scans
 /// (`query=''`) run on the default index.
 pub const TEXT_INDEX: &str = pier_query::DEFAULT_INDEX;
@@ -189,6 +195,11 @@ impl Collection {
             .and_then(|(_, t)| Column::from_pg(t))
     }
 
+    /// Whether it was created with `SupportSparse=true` (rows may carry a `SparseVector`).
+    pub fn supports_sparse(&self) -> bool {
+        self.index_options.get("SupportSparse") == Some(&Value::from("true"))
+    }
+
     /// The engine app holding it.
     pub fn app_name(&self) -> String {
         app_name(&self.namespace, &self.collection)
@@ -283,13 +294,6 @@ pub fn create_collection(call: &Call) -> Result<Fields, AdbError> {
     let namespace = call.namespace().to_string();
     call.engine.namespaces().describe(&namespace)?;
     let def = parse_definition(call, namespace)?;
-    if def.index_options.get("SupportSparse") == Some(&Value::from("true")) {
-        return Err(AdbError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "Unsupported",
-            "SupportSparse=true: pier does not store sparse vectors yet; create the collection without SupportSparse",
-        ));
-    }
     let (schema, vectors) = engine_schema(&def, call)?;
     call.engine
         .create(NewApp {
@@ -507,6 +511,13 @@ fn engine_schema(
         ef_search: DEFAULT_EF_SEARCH,
         linear_build_threshold: LINEAR_BUILD_THRESHOLD,
         namespace_field: None,
+        // Sparse vectors are scored by inner product only (spec §5.2); the rest of
+        // SparseVectorIndexConfig (an HNSW over them) is kept as sent: pier's sparse index is
+        // exact.
+        sparse: def.supports_sparse().then(|| SparseFields {
+            indices: SPARSE_INDICES.into(),
+            values: SPARSE_VALUES.into(),
+        }),
     };
     Ok((schema, vec![spec]))
 }
@@ -529,8 +540,11 @@ pub fn describe_collection(call: &Call) -> Result<Fields, AdbError> {
         c.full_text_retrieval_fields.join(",").into(),
     );
     fields.insert("Metadata".into(), Value::Object(metadata));
-    fields.insert("SupportSparse".into(), false.into());
-    fields.insert("SparseVectorMetrics".into(), "".into());
+    fields.insert("SupportSparse".into(), c.supports_sparse().into());
+    fields.insert(
+        "SparseVectorMetrics".into(),
+        if c.supports_sparse() { "ip" } else { "" }.into(),
+    );
     for (name, value) in &c.index_options {
         if name != "SupportSparse" {
             fields.insert(name.clone(), value.clone());

@@ -3,10 +3,12 @@
 //! searchable when the call returns, as an SQL `INSERT`/`UPDATE`/`DELETE` is in AnalyticDB.
 
 use super::collections::{
-    self, Collection, Column, ID, Metric, Open, TEXT_INDEX, TSVECTOR, VECTOR,
+    self, Collection, Column, ID, Metric, Open, SPARSE_INDICES, SPARSE_VALUES, TEXT_INDEX,
+    TSVECTOR, VECTOR,
 };
 use super::{AdbError, Call, Fields, sql};
 use axum::http::StatusCode;
+use pier_engine::sparse_search::SparseQuery;
 use pier_engine::vector_search::{VectorQuery, VectorSearchError};
 use pier_index::search::Page;
 use pier_query::Expr;
@@ -27,6 +29,8 @@ const CASCADE_DEPTH: usize = 10_000;
 const WRITE_CHUNK: usize = 1_000;
 /// How long a write waits to become searchable before answering anyway.
 const VISIBLE_WAIT: Duration = Duration::from_secs(8);
+/// Most dimensions of one sparse vector (spec §3.1, §6: "≤4000 indices").
+pub const MAX_SPARSE_INDICES: usize = 4000;
 /// RRF's `k` when `HybridSearchArgs` gives none.
 const DEFAULT_RRF_K: f64 = 60.0;
 /// `Weight`'s `alpha` when `HybridSearchArgs` gives none.
@@ -82,9 +86,16 @@ pub fn row_op(
     row: Row,
     new_id: impl FnOnce() -> uuid::Uuid,
 ) -> Result<Value, String> {
-    if row.sparse_vector.as_ref().is_some_and(|v| !v.is_null()) {
-        return Err("SparseVector is not stored by pier yet; send dense vectors only".into());
-    }
+    let sparse = match row.sparse_vector.as_ref().filter(|v| !v.is_null()) {
+        None => None,
+        Some(_) if !c.supports_sparse() => {
+            return Err(format!(
+                "SparseVector was sent but collection '{}' was created without SupportSparse; leave SparseVector out or create the collection with SupportSparse=true",
+                c.collection
+            ));
+        }
+        Some(v) => parse_sparse(v).map_err(|m| format!("SparseVector: {m}"))?,
+    };
     let vector = row.vector.ok_or("Vector is required")?;
     if vector.len() != c.dimension {
         return Err(format!(
@@ -106,7 +117,66 @@ pub fn row_op(
     }
     doc.insert(ID.into(), id.into());
     doc.insert(VECTOR.into(), vector.into_iter().map(Value::from).collect());
+    if let Some((indices, values)) = sparse {
+        doc.insert(SPARSE_INDICES.into(), indices.into());
+        doc.insert(SPARSE_VALUES.into(), values.into());
+    }
     Ok(add_op(c, doc))
+}
+
+/// A sparse vector's indices and values, as sent.
+type SparseRow = (Vec<u32>, Vec<f64>);
+
+/// A sparse vector `{"Indices":[int],"Values":[number]}` (row or query): at most
+/// [`MAX_SPARSE_INDICES`] indices from 0 to 2^32-1, strictly ascending, one finite value each.
+/// `None` when it has no elements. The values are kept as sent (stored so, and returned by
+/// `IncludeSparseValues`); searches use them as `f32`. The error says what to fix.
+fn parse_sparse(v: &Value) -> Result<Option<SparseRow>, String> {
+    const EXAMPLE: &str = "send {\"Indices\":[1,7],\"Values\":[0.5,0.25]}";
+    let Value::Object(m) = v else {
+        return Err(format!("it must be a JSON object; {EXAMPLE}"));
+    };
+    let field = |name: &str| {
+        m.get(name)
+            .or_else(|| m.get(&name.to_ascii_lowercase()))
+            .filter(|v| !v.is_null())
+    };
+    let (Some(iv), Some(vv)) = (field("Indices"), field("Values")) else {
+        return Err(format!("Indices and Values are both required; {EXAMPLE}"));
+    };
+    let indices: Vec<u32> = iv
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .map(|x| int(x).and_then(|n| u32::try_from(n).ok()))
+                .collect()
+        })
+        .ok_or_else(|| {
+            format!(
+                "Indices must be an array of integers from 0 to {}, got {iv}",
+                u32::MAX
+            )
+        })?;
+    let values: Vec<f64> = vv
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .map(|x| x.as_f64().filter(|f| (*f as f32).is_finite()))
+                .collect()
+        })
+        .ok_or_else(|| format!("Values must be an array of finite numbers, got {vv}"))?;
+    if indices.len() > MAX_SPARSE_INDICES {
+        return Err(format!(
+            "{} indices; the limit is {MAX_SPARSE_INDICES} per sparse vector",
+            indices.len()
+        ));
+    }
+    let as_f32: Vec<f32> = values.iter().map(|f| *f as f32).collect();
+    pier_engine::sparse::check_sparse(&indices, &as_f32)?;
+    if indices.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((indices, values)))
 }
 
 fn unknown_column(c: &Collection, name: &str) -> String {
@@ -433,16 +503,10 @@ pub fn query_collection_data(call: &Call) -> Result<Fields, AdbError> {
             format!("TopK + Offset must be at most {MAX_TOP_K}"),
         ));
     }
-    for (name, why) in [
-        (
-            "SparseVector",
-            "sparse vectors are not searched by pier yet",
-        ),
-        (
-            "RelationalTableFilter",
-            "relational table filters are not supported by pier",
-        ),
-    ] {
+    for (name, why) in [(
+        "RelationalTableFilter",
+        "relational table filters are not supported by pier",
+    )] {
         if p.get(name).is_some() {
             return Err(AdbError::new(
                 StatusCode::NOT_IMPLEMENTED,
@@ -476,6 +540,31 @@ pub fn query_collection_data(call: &Call) -> Result<Fields, AdbError> {
             ));
         }
     }
+    let sparse = match p.json::<Value>("SparseVector")? {
+        None | Some(Value::Null) => None,
+        Some(_) if !c.def.supports_sparse() => {
+            return Err(AdbError::invalid(
+                "SparseVector",
+                format!(
+                    "collection '{}' was created without SupportSparse, so it holds no sparse vectors; leave SparseVector out",
+                    c.def.collection
+                ),
+            ));
+        }
+        Some(v) => parse_sparse(&v)
+            .map_err(|m| AdbError::invalid("SparseVector", m))?
+            .map(|(i, x)| (i, x.into_iter().map(|f| f as f32).collect::<Vec<f32>>())),
+    };
+    if sparse.is_some() && vector.is_some() && c.def.metrics == Metric::L2 {
+        return Err(AdbError::invalid(
+            "SparseVector",
+            "the collection's dense index uses l2 (a distance, lower is better), which cannot be added to a sparse inner product; send SparseVector without Vector, or Vector alone",
+        ));
+    }
+    let side = VectorSide {
+        dense: vector.as_deref(),
+        sparse: sparse.as_ref().map(|(i, v)| (i.as_slice(), v.as_slice())),
+    };
     let content = p.get("Content").map(str::trim).filter(|s| !s.is_empty());
     let filter = p
         .get("Filter")
@@ -484,38 +573,50 @@ pub fn query_collection_data(call: &Call) -> Result<Fields, AdbError> {
     let order_by = p.get("OrderBy").map(|o| order_by(o, &c.def)).transpose()?;
     let shown = shown_fields(p.get("IncludeMetadataFields"), &c.def)?;
     let include_values = p.bool("IncludeValues")?.unwrap_or(false);
+    let include_sparse = p.bool("IncludeSparseValues")?.unwrap_or(false);
     let mut total = None;
-    let ranked = match (&vector, content) {
-        (None, None) => {
+    let ranked = match (side.is_empty(), content) {
+        (true, None) => {
             return Err(AdbError::invalid(
                 "Vector",
-                "send Vector (a JSON array of numbers), Content (full-text query) or both",
+                "send Vector (a JSON array of numbers), SparseVector, Content (full-text query) or a combination",
             ));
         }
-        (Some(v), None) => {
+        (false, None) => {
             let start = offset.unwrap_or(0);
-            let mut hits = vector_ranked(call, &c, v, start + top_k, filter.as_ref())?;
+            let mut hits = vector_ranked(call, &c, &side, start + top_k, filter.as_ref())?;
             if offset.is_some() {
                 total = Some(count(&c, filter.clone())?);
             }
             hits.drain(..start.min(hits.len()));
             hits
         }
-        (None, Some(text)) => {
+        (true, Some(text)) => {
             let (hits, n) = text_ranked(&c, text, offset.unwrap_or(0), top_k, filter.clone())?;
             if offset.is_some() {
                 total = Some(n);
             }
             hits
         }
-        (Some(v), Some(text)) => {
-            if offset.is_some_and(|o| o > 0) || order_by.is_some() {
-                return Err(AdbError::invalid(
-                    "HybridSearch",
-                    "Offset and OrderBy are not supported with hybrid (Vector + Content) search; drop them or send only one of Vector and Content",
-                ));
+        (false, Some(text)) => {
+            // The cloud documents Offset and OrderBy as unsupported here; pier pages the fused
+            // list as it pages the vector and full-text ones (a superset no client can trip on).
+            let start = offset.unwrap_or(0);
+            let (mut hits, cascaded) =
+                hybrid(call, &c, &side, text, start + top_k, filter.clone())?;
+            if offset.is_some() {
+                total = Some(if cascaded {
+                    // Only full-text hits reach the vector stage.
+                    text_ranked(&c, text, 0, 0, filter)?
+                        .1
+                        .min(CASCADE_DEPTH as u64)
+                } else {
+                    // The vector list ranks every row that passes the filter.
+                    count(&c, filter)?
+                });
             }
-            hybrid(call, &c, v, text, top_k, filter)?
+            hits.drain(..start.min(hits.len()));
+            hits
         }
     };
     let ids: Vec<&str> = ranked.iter().map(|s| s.id.as_str()).collect();
@@ -541,7 +642,7 @@ pub fn query_collection_data(call: &Call) -> Result<Fields, AdbError> {
     }
     let matches: Vec<Value> = rows
         .iter()
-        .map(|(s, doc)| render(s, doc, &shown, include_values))
+        .map(|(s, doc)| render(s, doc, &shown, (include_values, include_sparse)))
         .collect();
     let mut fields = Fields::new();
     if let Some(t) = total {
@@ -636,35 +737,69 @@ fn search_error(e: VectorSearchError) -> AdbError {
     }
 }
 
-/// The `k` nearest rows, best first, with AnalyticDB's scores (Euclidean distance for l2).
+/// The vector side of a query: `Vector`, `SparseVector` or both (scores summed).
+struct VectorSide<'a> {
+    dense: Option<&'a [f32]>,
+    sparse: Option<(&'a [u32], &'a [f32])>,
+}
+
+impl VectorSide<'_> {
+    fn is_empty(&self) -> bool {
+        self.dense.is_none() && self.sparse.is_none()
+    }
+
+    /// Whether scores are Euclidean distances (lower is better): a dense-only search of an l2
+    /// collection. Sparse scores are inner products.
+    fn is_distance(&self, c: &Collection) -> bool {
+        self.sparse.is_none() && c.metrics == Metric::L2
+    }
+}
+
+/// The `k` best rows, best first, with AnalyticDB's scores (Euclidean distance for l2; the
+/// inner product, plus the dense score when both are sent, for a sparse vector).
 fn vector_ranked(
     call: &Call,
     c: &Open,
-    vector: &[f32],
+    side: &VectorSide<'_>,
     k: usize,
     filter: Option<&Expr>,
 ) -> Result<Vec<Scored>, AdbError> {
-    let hits = call
-        .engine
-        .vector_search(
+    let hits = match side.sparse {
+        Some((indices, values)) => call.engine.sparse_search(
             &c.table,
-            &VectorQuery {
+            &SparseQuery {
                 index: VECTOR,
                 namespace: "",
-                vector,
+                indices,
+                values,
+                dense: side.dense,
                 k,
                 ef: Some(k.max(128)),
                 filter,
             },
-        )
-        .map_err(search_error)?;
+        ),
+        None => call.engine.vector_search(
+            &c.table,
+            &VectorQuery {
+                index: VECTOR,
+                namespace: "",
+                vector: side.dense.unwrap_or_default(),
+                k,
+                ef: Some(k.max(128)),
+                filter,
+            },
+        ),
+    }
+    .map_err(search_error)?;
+    let distance = side.is_distance(&c.def);
     Ok(hits
         .into_iter()
         .map(|h| Scored {
             id: h.pk,
-            score: match c.def.metrics {
-                Metric::L2 => f64::from(h.score).max(0.0).sqrt(),
-                _ => f64::from(h.score),
+            score: if distance {
+                f64::from(h.score).max(0.0).sqrt()
+            } else {
+                f64::from(h.score)
             },
         })
         .collect())
@@ -738,15 +873,16 @@ fn text_ranked(
     Ok((hits, out.total))
 }
 
-/// Vector + Content: `RRF` (also when `HybridSearch` is empty), `Weight` or `Cascaded`.
+/// Vector and/or SparseVector + Content: `RRF` (also when `HybridSearch` is empty), `Weight` or
+/// `Cascaded`; the best `top_k` fused rows, and whether the search was cascaded.
 fn hybrid(
     call: &Call,
     c: &Open,
-    vector: &[f32],
+    side: &VectorSide<'_>,
     text: &str,
     top_k: usize,
     filter: Option<Expr>,
-) -> Result<Vec<Scored>, AdbError> {
+) -> Result<(Vec<Scored>, bool), AdbError> {
     let args: Map<String, Value> = call.params.json("HybridSearchArgs")?.unwrap_or_default();
     let mode = call.params.get("HybridSearch").unwrap_or("RRF");
     let arg = |algo: &str, key: &str| -> Option<f64> {
@@ -758,7 +894,7 @@ fn hybrid(
         "cascaded" => {
             let (hits, _) = text_ranked(c, text, 0, CASCADE_DEPTH, filter.clone())?;
             if hits.is_empty() {
-                return Ok(Vec::new());
+                return Ok((Vec::new(), true));
             }
             let ids = Expr::In {
                 expr: Box::new(Expr::Field(ID.into())),
@@ -769,7 +905,10 @@ fn hybrid(
                 Some(f) => Expr::And(vec![f, ids]),
                 None => ids,
             };
-            return vector_ranked(call, c, vector, top_k, Some(&restricted));
+            return Ok((
+                vector_ranked(call, c, side, top_k, Some(&restricted))?,
+                true,
+            ));
         }
         "rrf" => {
             let k = arg("RRF", "k").unwrap_or(DEFAULT_RRF_K);
@@ -779,7 +918,7 @@ fn hybrid(
                     "RRF.k must be greater than 1",
                 ));
             }
-            let v = vector_ranked(call, c, vector, top_k, filter.as_ref())?;
+            let v = vector_ranked(call, c, side, top_k, filter.as_ref())?;
             let (t, _) = text_ranked(c, text, 0, top_k, filter)?;
             let mut scores: HashMap<String, f64> = HashMap::new();
             for list in [v, t] {
@@ -800,12 +939,12 @@ fn hybrid(
                     "Weight.alpha must be between 0 and 1",
                 ));
             }
-            let v = vector_ranked(call, c, vector, top_k, filter.as_ref())?;
+            let v = vector_ranked(call, c, side, top_k, filter.as_ref())?;
             let (t, _) = text_ranked(c, text, 0, top_k, filter)?;
             let mut scores: HashMap<String, f64> = HashMap::new();
             for s in v {
                 // A distance becomes a similarity in (0, 1] so that higher is better.
-                let score = if c.def.metrics == Metric::L2 {
+                let score = if side.is_distance(&c.def) {
                     1.0 / (1.0 + s.score)
                 } else {
                     s.score
@@ -829,16 +968,18 @@ fn hybrid(
     };
     fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
     fused.truncate(top_k);
-    Ok(fused)
+    Ok((fused, false))
 }
 
-/// One `match`: `Metadata` values as strings, `MetadataV2` typed, `Values.value` on request.
+/// One `match`: `Metadata` values as strings, `MetadataV2` typed, `Values.value` and
+/// `SparseValues` on request (`include`: IncludeValues, IncludeSparseValues).
 fn render(
     s: &Scored,
     doc: &Map<String, Value>,
     shown: &[(String, Column)],
-    include_values: bool,
+    include: (bool, bool),
 ) -> Value {
+    let (include_values, include_sparse) = include;
     let mut metadata = Map::new();
     let mut typed = Map::new();
     for (name, column) in shown {
@@ -867,6 +1008,13 @@ fn render(
     if include_values {
         let values = doc.get(VECTOR).cloned().unwrap_or_else(|| json!([]));
         m["Values"] = json!({ "value": values });
+    }
+    if include_sparse {
+        let get = |f: &str| doc.get(f).cloned().unwrap_or_else(|| json!([]));
+        m["SparseValues"] = json!({
+            "Indices": { "Indice": get(SPARSE_INDICES) },
+            "Values": { "Value": get(SPARSE_VALUES) },
+        });
     }
     m
 }

@@ -2,8 +2,9 @@
 //! engine's filter tree: comparisons (`= <> != < <= > >=`), `AND`/`OR`/`NOT`, parentheses,
 //! `[NOT] IN (…)`, `[NOT] BETWEEN … AND …`, string literals (`'it''s'`), numbers and
 //! `TRUE`/`FALSE`, `[NOT] LIKE` / `ILIKE`, `IS [NOT] NULL`, over `id` and the collection's
-//! Metadata columns, and `col->'key'` / `col->>'key'` paths into json/jsonb columns. jsonb
-//! containment, casts and array operators are refused with a message naming them.
+//! Metadata columns, `col->'key'` / `col->>'key'` paths into json/jsonb columns, jsonb
+//! containment `@>` / `<@` with a JSON constant, and `::` casts. Array operators (`||`) are
+//! refused with a message naming them.
 
 use super::AdbError;
 use super::collections::{Collection, Column, ID};
@@ -290,28 +291,11 @@ impl Parser<'_> {
         if negated {
             return Err("NOT here must be followed by IN, BETWEEN, LIKE or ILIKE".into());
         }
-        if self.peek() == Some(&Token::Op("@>")) {
+        if let Some(Token::Op(op @ ("@>" | "<@"))) = self.peek() {
+            let op = *op;
             self.pos += 1;
-            let json = match self.operand()? {
-                Operand::Str(text) => serde_json::from_str(&text)
-                    .map_err(|e| format!("@> takes a JSON constant such as '[\"a\"]': {e}"))?,
-                _ => return Err("@> takes a quoted JSON constant such as '[\"a\"]'".into()),
-            };
-            let (field, path) = match left {
-                Operand::Field(f, Some(Column::Json)) => (f, Vec::new()),
-                Operand::Path(f, path) => (f, path),
-                Operand::Field(f, _) => {
-                    return Err(format!(
-                        "'{f}' is not a json/jsonb column, so @> does not apply to it"
-                    ));
-                }
-                _ => return Err("@> applies to json/jsonb columns and paths into them".into()),
-            };
-            return Ok(Expr::JsonContains {
-                expr: Box::new(Expr::Field(field)),
-                path,
-                json,
-            });
+            let right = self.operand()?;
+            return containment(op, left, right);
         }
         if self.eat_keyword("IS") {
             let negated = self.eat_keyword("NOT");
@@ -402,10 +386,11 @@ impl Parser<'_> {
             }
             operand = self.json_path(operand)?;
         }
-        if let Some(Token::Op(op @ ("<@" | "||"))) = self.peek() {
-            return Err(format!(
-                "the operator '{op}' is not supported by pier; jsonb fields take col->'key', col->>'key' and col @> '<json>'"
-            ));
+        if self.peek() == Some(&Token::Op("||")) {
+            return Err(
+                "the operator '||' is not supported by pier; jsonb fields take col->'key', col->>'key', col @> '<json>' and col <@ '<json>'"
+                    .into(),
+            );
         }
         Ok(operand)
     }
@@ -433,6 +418,51 @@ impl Parser<'_> {
             _ => Err("-> and ->> apply to json/jsonb columns".into()),
         }
     }
+}
+
+/// jsonb containment `left @> right` or `left <@ right`: one side a json/jsonb column (or a
+/// path into one), the other a quoted JSON constant, either way round. `a <@ b` is `b @> a`
+/// (PostgreSQL), so a column on the containing side is [`Expr::JsonContains`] and a column on
+/// the contained side [`Expr::JsonContainedBy`].
+fn containment(op: &str, left: Operand, right: Operand) -> Result<Expr, String> {
+    let (container, contained) = if op == "@>" {
+        (left, right)
+    } else {
+        (right, left)
+    };
+    let (column, constant, column_contains) = match (container, contained) {
+        (Operand::Str(text), column @ (Operand::Field(..) | Operand::Path(..))) => {
+            (column, text, false)
+        }
+        (column, Operand::Str(text)) => (column, text, true),
+        _ => {
+            return Err(format!(
+                "{op} compares a json/jsonb column with a quoted JSON constant such as '[\"a\"]'"
+            ));
+        }
+    };
+    let json = serde_json::from_str(&constant)
+        .map_err(|e| format!("{op} takes a JSON constant such as '[\"a\"]': {e}"))?;
+    let (field, path) = match column {
+        Operand::Field(f, Some(Column::Json)) => (f, Vec::new()),
+        Operand::Path(f, path) => (f, path),
+        Operand::Field(f, _) => {
+            return Err(format!(
+                "'{f}' is not a json/jsonb column, so {op} does not apply to it"
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "{op} applies to json/jsonb columns and paths into them"
+            ));
+        }
+    };
+    let expr = Box::new(Expr::Field(field));
+    Ok(if column_contains {
+        Expr::JsonContains { expr, path, json }
+    } else {
+        Expr::JsonContainedBy { expr, path, json }
+    })
 }
 
 /// The types a `::` cast may name.
@@ -613,6 +643,26 @@ mod tests {
                 json: serde_json::json!(["art"]),
             }
         );
+        // `<@` is `@>` with the operands swapped, and either side may hold the column.
+        let contained_by = Expr::JsonContainedBy {
+            expr: f("meta"),
+            path: vec!["tags".into()],
+            json: serde_json::json!(["art", "x"]),
+        };
+        for filter in [
+            r#"meta->'tags' <@ '["art","x"]'"#,
+            r#"'["art","x"]'::jsonb @> meta::jsonb->'tags'"#,
+        ] {
+            assert_eq!(
+                parse("Filter", filter, &c).unwrap(),
+                contained_by,
+                "{filter}"
+            );
+        }
+        assert_eq!(
+            parse("Filter", r#"'["art"]' <@ meta->'tags'"#, &c).unwrap(),
+            parse("Filter", r#"meta->'tags' @> '["art"]'"#, &c).unwrap(),
+        );
         assert_eq!(
             parse(
                 "Filter",
@@ -637,7 +687,9 @@ mod tests {
             ("meta @> '[1'", "JSON constant"),
             ("title @> '[1]'", "not a json/jsonb column"),
             ("meta::vector = 'v'", "'::' takes a type"),
-            ("meta <@ '[1]'", "'<@' is not supported"),
+            ("meta || '[1]'", "'||' is not supported"),
+            ("meta <@ page", "quoted JSON constant"),
+            ("'[1]' <@ title", "not a json/jsonb column"),
             ("title = 'open", "not closed"),
             ("page >", "end of the filter"),
             ("page = 1 page", "unexpected"),

@@ -1,6 +1,7 @@
 //! Translations between the Vector Search Edition's wire model ([`pier_vse`]) and the engine:
 //! table schemas, push operations and filters.
 
+use pier_engine::sparse::SparseFields;
 use pier_engine::vectors::{VectorIndexSpec, VectorMetric, VectorStorage};
 use pier_model::{FieldSchema, FieldType, Indexes, Schema, SearchIndex, TableSchema};
 use pier_vse::params::Precision;
@@ -115,6 +116,13 @@ fn vector_spec(v: &pier_vse::VectorIndex) -> VectorIndexSpec {
             _ => usize::try_from(v.linear_build_threshold).unwrap_or(usize::MAX),
         },
         namespace_field: v.namespace_field.clone(),
+        sparse: match (&v.sparse_index_field, &v.sparse_value_field) {
+            (Some(indices), Some(values)) => Some(SparseFields {
+                indices: indices.clone(),
+                values: values.clone(),
+            }),
+            _ => None,
+        },
     }
 }
 

@@ -6,9 +6,12 @@
 //! its `CreateTableRequest` JSON kept as the app's dialect schema. Basic auth checks pier's own
 //! access keys: the key id is the user name, the secret the password.
 
+mod aggregate;
 pub mod convert;
 pub mod openapi;
 pub(crate) mod query;
+mod sort;
+mod text_recall;
 
 use crate::ServerState;
 use axum::body::Body;
@@ -149,6 +152,24 @@ fn same_secret(a: &str, b: &str) -> bool {
 pub(crate) struct OpenTable {
     pub table: Arc<Table>,
     pub schema: VectorTableSchema,
+}
+
+impl OpenTable {
+    /// Runs an engine search on the text index's last commit; a failure is answered with `code`
+    /// and the engine's message after `what` (the request part at fault).
+    pub(crate) fn search(
+        &self,
+        request: pier_query::SearchRequest,
+        page: pier_index::search::Page,
+        code: pier_vse::Code,
+        what: &str,
+    ) -> Result<pier_index::search::SearchOutput, pier_vse::VseError> {
+        let searcher = self.table.index.searcher();
+        self.table
+            .index
+            .search(&searcher, &Arc::new(request), page, &[])
+            .map_err(|e| pier_vse::VseError::new(code, format!("{what}: {}", e.message)))
+    }
 }
 
 /// Looks a Vector Search Edition table up by name.

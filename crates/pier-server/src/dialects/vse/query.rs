@@ -1,21 +1,22 @@
 //! `/vector-service/*`: query, multi-query, batch-query, fetch and stats over a table's vector
 //! graphs, text index and documents.
 
-use super::{OpenTable, convert, open_table};
+use super::{OpenTable, convert, open_table, sort, text_recall};
 use pier_engine::Engine;
+use pier_engine::sparse_search::SparseQuery;
 use pier_engine::vector_search::{VectorHit, VectorQuery, VectorSearchError};
 use pier_index::search::Page;
 use pier_vse::fusion::{Ranked, fuse, merge_multi_query};
 use pier_vse::response::{
-    PartitionStats, Score, batch_query_response, select_fields, stats_response,
+    PartitionStats, Score, aggregate_response, batch_query_response, select_fields, stats_response,
 };
 use pier_vse::{
-    BatchQueryRequest, Code, Endpoint, FetchRequest, Hit, MultiQueryRequest, Order, QueryRequest,
-    SearchRequest, StatsRequest, VseError, query_response, search_response,
+    AggregateRequest, BatchQueryRequest, Code, DistanceType, Endpoint, FetchRequest, Hit,
+    MultiQueryRequest, Order, QueryRequest, SearchRequest, StatsRequest, VseError, query_response,
+    search_response,
 };
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 fn ms(started: Instant) -> f64 {
@@ -70,7 +71,11 @@ pub fn run(
             let hits = hybrid(engine, req)?;
             Ok(search_response(&hits, ms(started), 1.0))
         }
-        Endpoint::Aggregate => Err(not_supported("aggregate is not served by pier yet")),
+        Endpoint::Aggregate => {
+            let req = AggregateRequest::parse(body)?;
+            let rows = super::aggregate::run(engine, req)?;
+            Ok(aggregate_response(&rows, ms(started)))
+        }
         Endpoint::Push { .. } | Endpoint::Active => Err(VseError::resource_not_found()),
     }
 }
@@ -91,23 +96,22 @@ fn search_error(e: VectorSearchError) -> VseError {
 }
 
 /// Runs one query (also a multi-query or batch-query item) to its ranked keys: every query
-/// vector searched, a key keeping its best score (multi-vector documents score with their best
-/// vector), then the score threshold, best first, `topK`.
-fn ranked(engine: &Engine, t: &OpenTable, req: &mut QueryRequest) -> Result<Vec<Ranked>, VseError> {
+/// vector searched (or, with `textQueryString`, the text matches scored exactly, see
+/// [`text_recall`]), a key keeping its best score (multi-vector documents score with their best
+/// vector), then the score threshold, best first, `topK`, and last `sort`/`sorts` (see
+/// [`sort`]) or `order`. Also returns the distance the scores are in: the index's, or inner
+/// product when `sparseData` is sent (sparse scores are inner products, and dense scores are
+/// added to them, spec §2.1).
+fn ranked(
+    engine: &Engine,
+    t: &OpenTable,
+    req: &mut QueryRequest,
+) -> Result<(Vec<Ranked>, DistanceType), VseError> {
     let index = req.resolve(&t.schema)?.clone();
-    if req.sparse.is_some() {
+    sort::check_one(&req.sort, &req.sorts, "")?;
+    if req.text_query_string.is_some() && req.sparse.is_some() {
         return Err(not_supported(
-            "sparseData: sparse vectors are not searched by pier yet",
-        ));
-    }
-    if req.text_query_string.is_some() {
-        return Err(not_supported(
-            "textQueryString is not supported by pier yet",
-        ));
-    }
-    if !req.sort.is_empty() || !req.sorts.is_empty() {
-        return Err(not_supported(
-            "sort/sorts on vector queries are not supported by pier yet",
+            "textQueryString together with sparseData is not supported by pier yet: send one of them",
         ));
     }
     let filter = req.filter.as_ref().map(|f| convert::engine_filter(&f.expr));
@@ -115,22 +119,62 @@ fn ranked(engine: &Engine, t: &OpenTable, req: &mut QueryRequest) -> Result<Vec<
         .search_params
         .overridden_by(&req.search_params)
         .effective_ef() as usize;
-    let higher_better = index.distance_type.higher_is_better();
+    let distance = if req.sparse.is_some() {
+        DistanceType::InnerProduct
+    } else {
+        index.distance_type
+    };
+    let higher_better = distance.higher_is_better();
+    let namespace = req.namespace.as_deref().unwrap_or("");
+    let text = match &req.text_query_string {
+        Some(q) => Some(text_recall::candidates(
+            engine,
+            t,
+            &index,
+            q,
+            filter.as_ref(),
+            req.namespace.as_deref(),
+        )?),
+        None => None,
+    };
     let mut best: HashMap<String, f64> = HashMap::new();
-    for vector in req.vectors() {
-        let hits = engine
-            .vector_search(
-                &t.table,
-                &VectorQuery {
-                    index: &index.name,
-                    namespace: req.namespace.as_deref().unwrap_or(""),
-                    vector,
-                    k: req.top_k,
-                    ef: Some(ef.max(req.top_k)),
-                    filter: filter.as_ref(),
-                },
-            )
-            .map_err(search_error)?;
+    for (dense, sparse) in query_pairs(req)? {
+        let hits = match (&text, sparse) {
+            // The text matches are scored exactly, not searched in the graph.
+            (Some(text), _) => text
+                .score(dense.unwrap_or_default())
+                .into_iter()
+                .map(|(pk, score)| VectorHit { pk, score })
+                .collect(),
+            (None, None) => engine
+                .vector_search(
+                    &t.table,
+                    &VectorQuery {
+                        index: &index.name,
+                        namespace,
+                        vector: dense.unwrap_or_default(),
+                        k: req.top_k,
+                        ef: Some(ef.max(req.top_k)),
+                        filter: filter.as_ref(),
+                    },
+                )
+                .map_err(search_error)?,
+            (None, Some((indices, values))) => engine
+                .sparse_search(
+                    &t.table,
+                    &SparseQuery {
+                        index: &index.name,
+                        namespace,
+                        indices,
+                        values,
+                        dense,
+                        k: req.top_k,
+                        ef: Some(ef.max(req.top_k)),
+                        filter: filter.as_ref(),
+                    },
+                )
+                .map_err(search_error)?,
+        };
         for VectorHit { pk, score } in hits {
             let score = f64::from(score);
             best.entry(pk)
@@ -146,15 +190,56 @@ fn ranked(engine: &Engine, t: &OpenTable, req: &mut QueryRequest) -> Result<Vec<
         .into_iter()
         .filter(|(_, s)| {
             req.score_threshold
-                .is_none_or(|th| index.distance_type.passes_threshold(*s, th))
+                .is_none_or(|th| distance.passes_threshold(*s, th))
         })
         .map(|(pk, score)| Ranked { pk, score })
         .collect();
-    sort_ranked(&mut out, index.distance_type.best_first());
+    sort_ranked(&mut out, distance.best_first());
     out.truncate(req.top_k);
-    let order = req.effective_order(index.distance_type);
+    let keys = if req.sorts.is_empty() {
+        &req.sort
+    } else {
+        &req.sorts
+    };
+    if !keys.is_empty() {
+        let sorted = sort::sort_candidates(t, keys, out, distance.best_first())?;
+        return Ok((sorted.into_iter().map(|s| s.ranked).collect(), distance));
+    }
+    let order = req.effective_order(distance);
     sort_ranked(&mut out, order);
-    Ok(out)
+    Ok((out, distance))
+}
+
+/// A dense query vector and/or a sparse one (indices, values).
+type QueryPair<'a> = (Option<&'a [f32]>, Option<(&'a [u32], &'a [f32])>);
+
+/// The searches of a query: each dense vector alone, each sparse vector alone, or, with both,
+/// the i-th dense vector with the i-th sparse vector (`vectorCount` and `sparseData.count`
+/// must then agree).
+fn query_pairs(req: &QueryRequest) -> Result<Vec<QueryPair<'_>>, VseError> {
+    let dense: Vec<&[f32]> = req.vectors().filter(|v| !v.is_empty()).collect();
+    let Some(sparse) = &req.sparse else {
+        return Ok(dense.into_iter().map(|d| (Some(d), None)).collect());
+    };
+    let sparse: Vec<(&[u32], &[f32])> = sparse.vectors().collect();
+    if dense.is_empty() {
+        return Ok(sparse.into_iter().map(|s| (None, Some(s))).collect());
+    }
+    if dense.len() != sparse.len() {
+        return Err(VseError::new(
+            Code::INVALID_PARAMETER,
+            format!(
+                "\"sparseData\" holds {} sparse vectors (\"count\") but \"vector\" holds {} (\"vectorCount\"); send one sparse vector per dense vector, or leave one side out",
+                sparse.len(),
+                dense.len()
+            ),
+        ));
+    }
+    Ok(dense
+        .into_iter()
+        .zip(sparse)
+        .map(|(d, s)| (Some(d), Some(s)))
+        .collect())
 }
 
 fn sort_ranked(items: &mut [Ranked], order: Order) {
@@ -167,12 +252,30 @@ fn sort_ranked(items: &mut [Ranked], order: Order) {
 
 fn query(engine: &Engine, mut req: QueryRequest) -> Result<Vec<Hit>, VseError> {
     let t = table(engine, &req.table_name)?;
-    let list = ranked(engine, &t, &mut req)?;
+    let (list, _) = ranked(engine, &t, &mut req)?;
     let index = req.index_name.clone().unwrap_or_default();
-    hits(
+    // `sorts` reports each key's value as the score list (the list is already in key order).
+    let scored: Vec<(String, Option<Score>)> = if req.sorts.is_empty() {
+        list.into_iter()
+            .map(|r| (r.pk, Some(Score::Single(r.score))))
+            .collect()
+    } else {
+        let best = t
+            .schema
+            .vector_index(&index)
+            .map_or(Order::Asc, |i| i.distance_type.best_first());
+        sort::sort_candidates(&t, &req.sorts, list, best)?
+            .into_iter()
+            .map(|s| {
+                let scores = s.scores();
+                (s.ranked.pk, Some(Score::PerSort(scores)))
+            })
+            .collect()
+    };
+    hits_scored(
         engine,
         &t,
-        list.into_iter().map(|r| (r.pk, Some(r.score))).collect(),
+        scored,
         &Output {
             fields: &req.output_fields,
             all_when_empty: false,
@@ -185,21 +288,45 @@ fn query(engine: &Engine, mut req: QueryRequest) -> Result<Vec<Hit>, VseError> {
 fn multi_query(engine: &Engine, mut req: MultiQueryRequest) -> Result<Vec<Hit>, VseError> {
     let t = table(engine, &req.table_name)?;
     let indexes: Vec<_> = req.resolve(&t.schema)?.into_iter().cloned().collect();
+    if let Some(i) = req
+        .queries
+        .iter()
+        .position(|q| !q.sort.is_empty() || !q.sorts.is_empty())
+    {
+        return Err(VseError::new(
+            Code::INVALID_PARAMETER,
+            format!(
+                "queries[{i}]: a sub-query's sort/sorts would be undone by the merge; put \"sort\" on the multi-query itself"
+            ),
+        ));
+    }
     let filter = req.filter.clone();
     let mut lists = Vec::new();
+    let mut distances = Vec::new();
     for q in req.queries.iter_mut() {
         if q.filter.is_none() {
             q.filter = filter.clone();
         }
         let weight = q.weight.unwrap_or(1.0);
-        lists.push((ranked(engine, &t, q)?, weight));
+        let (list, distance) = ranked(engine, &t, q)?;
+        distances.push(distance);
+        lists.push((list, weight));
     }
-    let distance = indexes
+    // The first sub-query's distance (inner product when it is sparse) orders the merge.
+    let distance = distances
         .first()
-        .map(|i| i.distance_type)
-        .unwrap_or(pier_vse::DistanceType::SquaredEuclidean);
-    let mut merged = merge_multi_query(&lists, req.mode, req.effective_order(distance));
+        .copied()
+        .or(indexes.first().map(|i| i.distance_type))
+        .unwrap_or(DistanceType::SquaredEuclidean);
+    let order = req.effective_order(distance);
+    let mut merged = merge_multi_query(&lists, req.mode, order);
     merged.truncate(req.top_k);
+    if !req.sort.is_empty() {
+        merged = sort::sort_candidates(&t, &req.sort, merged, order)?
+            .into_iter()
+            .map(|s| s.ranked)
+            .collect();
+    }
     let index = indexes.first().map(|i| i.name.clone()).unwrap_or_default();
     hits(
         engine,
@@ -220,17 +347,22 @@ fn hybrid(engine: &Engine, mut req: SearchRequest) -> Result<Vec<Hit>, VseError>
     let t = table(engine, &req.table_name)?;
     let index = req.resolve(&t.schema)?.cloned();
     let wanted = req.from + req.size;
-    let knn = match &mut req.knn {
-        Some(q) => ranked(engine, &t, q)?,
-        None => Vec::new(),
+    let (knn, knn_distance) = match &mut req.knn {
+        Some(q) => {
+            let (list, distance) = ranked(engine, &t, q)?;
+            (list, Some(distance))
+        }
+        None => (Vec::new(), None),
     };
     let text = match &req.text {
         Some(text) => text_ranked(&t, text, wanted.max(1))?,
         None => Vec::new(),
     };
-    let distance = index
-        .as_ref()
-        .map_or(pier_vse::DistanceType::InnerProduct, |i| i.distance_type);
+    let distance = knn_distance.unwrap_or_else(|| {
+        index
+            .as_ref()
+            .map_or(DistanceType::InnerProduct, |i| i.distance_type)
+    });
     let fused = fuse(
         &knn,
         &text,
@@ -278,17 +410,8 @@ fn text_ranked(
         .filter
         .as_ref()
         .map(|f| convert::engine_filter(&f.expr));
-    let searcher = t.table.index.searcher();
-    let out = t
-        .table
-        .index
-        .search(
-            &searcher,
-            &Arc::new(request),
-            Page::Ranked { start: 0, hit: n },
-            &[],
-        )
-        .map_err(|e| VseError::new(Code::INVALID_PARAMETER, format!("text: {}", e.message)))?;
+    let page = Page::Ranked { start: 0, hit: n };
+    let out = t.search(request, page, Code::INVALID_PARAMETER, "text")?;
     Ok(out
         .hits
         .into_iter()
@@ -340,20 +463,11 @@ fn scan(t: &OpenTable, req: &FetchRequest) -> Result<Vec<String>, VseError> {
     } else {
         req.sort.iter().map(convert::engine_sort).collect()
     };
-    let searcher = t.table.index.searcher();
-    let out = t
-        .table
-        .index
-        .search(
-            &searcher,
-            &Arc::new(request),
-            Page::Ranked {
-                start: req.offset,
-                hit: req.limit,
-            },
-            &[],
-        )
-        .map_err(|e| VseError::new(Code::FILTER_SYNTAX, e.message))?;
+    let page = Page::Ranked {
+        start: req.offset,
+        hit: req.limit,
+    };
+    let out = t.search(request, page, Code::FILTER_SYNTAX, "filter")?;
     Ok(out
         .hits
         .into_iter()
@@ -382,6 +496,20 @@ fn hits(
     engine: &Engine,
     t: &OpenTable,
     ranked: Vec<(String, Option<f64>)>,
+    out: &Output<'_>,
+) -> Result<Vec<Hit>, VseError> {
+    let scored = ranked
+        .into_iter()
+        .map(|(pk, s)| (pk, s.map(Score::Single)))
+        .collect();
+    hits_scored(engine, t, scored, out)
+}
+
+/// [`hits`] with each key's score as it is shown (one number, or a `sorts` list).
+fn hits_scored(
+    engine: &Engine,
+    t: &OpenTable,
+    ranked: Vec<(String, Option<Score>)>,
     out: &Output<'_>,
 ) -> Result<Vec<Hit>, VseError> {
     let pks: Vec<&str> = ranked.iter().map(|(pk, _)| pk.as_str()).collect();
@@ -418,7 +546,7 @@ fn hits(
         );
         result.push(Hit {
             id: t.schema.typed_pk(pk),
-            score: score.map(Score::Single),
+            score: score.clone(),
             fields,
             vector: index
                 .filter(|_| out.include_vector)
