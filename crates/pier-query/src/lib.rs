@@ -91,6 +91,17 @@ pub struct SearchRequest {
     pub kvpairs: BTreeMap<String, String>,
 }
 
+/// Splits a request string into its clauses at each `&&` outside quoted strings, as
+/// [`parse_search`] does, without checking them: each piece as written, untrimmed, empty ones
+/// included. Dialects whose requests carry clauses of their own (ha3's `cluster=`) take theirs
+/// out and hand the rest, joined with `&&` again, to [`parse_search`].
+pub fn split_request(request: &str) -> Vec<&str> {
+    split::split_top(request, "&&", false)
+        .into_iter()
+        .map(|(_, piece)| piece)
+        .collect()
+}
+
 /// Parses the `query` URL parameter (already percent-decoded) of a V3 search request. With
 /// `schema`, index and field names are checked against the app's schema too.
 pub fn parse_search(query: &str, schema: Option<&Schema>) -> Result<SearchRequest, QueryError> {

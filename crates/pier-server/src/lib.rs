@@ -130,6 +130,10 @@ pub fn router_with(engine: Arc<Engine>, options: &ServerOptions) -> Router {
         .route("/search", post(dialects::vse::handle))
         .route("/network/active", get(dialects::vse::handle))
         .route(
+            "/query",
+            get(dialects::vse::ha3::query).post(dialects::vse::ha3::query),
+        )
+        .route(
             "/openapi/ha3/instances/{instance}/tables",
             get(dialects::vse::openapi::list).post(dialects::vse::openapi::create),
         )

@@ -1,7 +1,7 @@
 //! The OpenSearch V3 application API: data push (spec §1) here, search and scroll (spec §4) in
 //! [`search`].
 
-mod render;
+pub(crate) mod render;
 pub mod scroll;
 pub mod search;
 

@@ -89,7 +89,7 @@ fn item_fields(app: &str, source: &Map<String, Value>, fetch: &[String]) -> Map<
 }
 
 /// A stored value as the cloud prints it.
-fn as_text(v: &Value) -> String {
+pub(crate) fn as_text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
@@ -149,7 +149,7 @@ fn xml(out: &mut String, name: &str, value: &Value) {
     out.push('>');
 }
 
-fn escape(out: &mut String, text: &str) {
+pub(crate) fn escape(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '<' => out.push_str("&lt;"),

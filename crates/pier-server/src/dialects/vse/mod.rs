@@ -8,6 +8,7 @@
 
 mod aggregate;
 pub mod convert;
+pub mod ha3;
 pub mod openapi;
 pub(crate) mod query;
 mod sort;

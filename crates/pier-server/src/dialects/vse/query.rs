@@ -250,7 +250,8 @@ fn sort_ranked(items: &mut [Ranked], order: Order) {
     });
 }
 
-fn query(engine: &Engine, mut req: QueryRequest) -> Result<Vec<Hit>, VseError> {
+/// Runs one `/vector-service/query` request to its hits (also the ha3 form's vector queries).
+pub(crate) fn query(engine: &Engine, mut req: QueryRequest) -> Result<Vec<Hit>, VseError> {
     let t = table(engine, &req.table_name)?;
     let (list, _) = ranked(engine, &t, &mut req)?;
     let index = req.index_name.clone().unwrap_or_default();
