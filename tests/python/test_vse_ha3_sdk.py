@@ -150,3 +150,16 @@ def test_vector_query_in_the_ha3_form(client):
     q = models.HaQuery(query="vector:'5.2,0&n=4'", cluster="ha3sdk", filter="cate_id=1",
                        config=models.HaQueryconfigClause(hit="10"))
     assert ids(search(client, q, method="POST")) == [4, 7, 1, 10]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_sql_form(client, method):
+    sql = client.build_sqlsearch_query(models.SQLQuery(
+        query="SELECT id, title FROM ha3sdk WHERE cate_id = 2 ORDER BY id LIMIT 3",
+        kvpairs={"formatType": "full_json"}))
+    req = models.SearchRequestModel({}, models.SearchQuery(sql=sql), method=method)
+    res = json.loads(client.search(req).body)
+    assert res["error_info"]["ErrorCode"] == 0, res
+    assert res["sql_result"]["column_name"] == ["id", "title"]
+    assert res["sql_result"]["data"] == [[2, "t2"], [5, "t5"], [8, "t8"]]
+    assert res["row_count"] == 3

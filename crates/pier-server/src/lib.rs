@@ -134,6 +134,11 @@ pub fn router_with(engine: Arc<Engine>, options: &ServerOptions) -> Router {
             get(dialects::vse::ha3::query).post(dialects::vse::ha3::query),
         )
         .route(
+            "/sql",
+            get(dialects::vse::ha3::query).post(dialects::vse::ha3::query),
+        )
+        .route("/QrsService/searchSql", post(dialects::vse::ha3::query))
+        .route(
             "/openapi/ha3/instances/{instance}/tables",
             get(dialects::vse::openapi::list).post(dialects::vse::openapi::create),
         )

@@ -497,3 +497,195 @@ async fn vector_queries_in_the_ha3_form() {
     .await;
     s.stop().await;
 }
+
+impl Server {
+    /// Any request to `path` (with the raw query string `query`), parsed as JSON.
+    async fn sql_call(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<String>,
+    ) -> (StatusCode, Value) {
+        let url = format!("{}{path_and_query}", self.base);
+        let req = match method {
+            "GET" => self.http.get(url),
+            _ => self.http.post(url).body(body.unwrap_or_default()),
+        };
+        let resp = req
+            .basic_auth(&self.key.0, Some(&self.key.1))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
+        )
+    }
+}
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The rows of a full_json answer.
+fn rows(v: &Value) -> &Value {
+    assert_eq!(v["error_info"]["ErrorCode"], json!(0), "{v}");
+    &v["sql_result"]["data"]
+}
+
+#[tokio::test]
+async fn sql_form_selects_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = with_docs(dir.path()).await;
+    // The SDK's GET: the whole assembly in the sql parameter. cate_id 1 below 30, descending.
+    let assembly = "query=SELECT id, title, tags FROM docs WHERE cate_id = 1 AND id < 30 ORDER BY id DESC LIMIT 3 OFFSET 1&&kvpair=__ops_request_id:abc;formatType:full_json;timeout:1000";
+    let (status, v) = s
+        .sql_call("GET", &format!("/query?sql={}", enc(assembly)), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        rows(&v),
+        &json!([
+            [25, "t25", ["all", "odd"]],
+            [21, "t21", ["all", "odd"]],
+            [17, "t17", ["all", "odd"]]
+        ])
+    );
+    assert_eq!(
+        v["sql_result"]["column_name"],
+        json!(["id", "title", "tags"])
+    );
+    assert_eq!(
+        v["sql_result"]["column_type"],
+        json!(["int64", "multi_char", "multi_multi_char"])
+    );
+    assert_eq!(
+        (&v["row_count"], &v["format_type"]),
+        (&json!(3), &json!("full_json"))
+    );
+    assert_eq!(v["covered_percent"], json!(1.0));
+    assert!(v["total_time"].as_f64().unwrap() < 10.0);
+
+    // The SDK's POST /query?type=sql, json format: sql_result and error_info are JSON strings.
+    let body = json!({"assemblyQuery": "query=select * from docs where title = 't7' or title = 'it''s'&&kvpair=formatType:json"});
+    let (status, v) = s
+        .sql_call("POST", "/query?type=sql", Some(body.to_string()))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["format_type"], json!("json"));
+    let result: Value = serde_json::from_str(v["sql_result"].as_str().unwrap()).unwrap();
+    let error: Value = serde_json::from_str(v["error_info"].as_str().unwrap()).unwrap();
+    assert_eq!(error["Error"], json!("ERROR_NONE"));
+    let columns: Vec<&str> = result["column_name"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        !columns.contains(&"vector") && columns.contains(&"body"),
+        "{columns:?}"
+    );
+    let row = result["data"][0].as_array().unwrap();
+    let at = |name: &str| &row[columns.iter().position(|c| *c == name).unwrap()];
+    assert_eq!(
+        (at("id"), at("title"), at("cate_id")),
+        (&json!(7), &json!("t7"), &json!(3))
+    );
+    assert_eq!(v["row_count"], json!(1));
+
+    // havenask's paths: GET /sql?query=...&&kvpair=..., POST /sql with a bare assembly, POST
+    // /QrsService/searchSql with JSON.
+    let (status, v) = s
+        .sql_call(
+            "GET",
+            &format!(
+                "/sql?query={}&&kvpair=formatType:full_json",
+                enc("SELECT id FROM docs WHERE id IN (3, 4) OR id NOT IN (0, 1, 2, 3, 4, 5, 6) AND id < 8 ORDER BY id")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(rows(&v), &json!([[3], [4], [7]]));
+    let (_, v) = s
+        .sql_call(
+            "POST",
+            "/sql",
+            Some(
+                "query=SELECT id FROM docs WHERE id BETWEEN 10 AND 12&&kvpair=formatType:full_json"
+                    .into(),
+            ),
+        )
+        .await;
+    assert_eq!(rows(&v), &json!([[10], [11], [12]]));
+    let body = json!({"assemblyQuery": "query=SELECT id, vector FROM docs WHERE id = 2&&kvpair=formatType:full_json"});
+    let (_, v) = s
+        .sql_call("POST", "/QrsService/searchSql", Some(body.to_string()))
+        .await;
+    assert_eq!(rows(&v), &json!([[2, [2.0, 0.0, 0.0, 0.0]]]));
+    assert_eq!(
+        v["sql_result"]["column_type"],
+        json!(["int64", "multi_float"])
+    );
+
+    // Refusals, in the requested format, name what to fix.
+    for (sql, status, code, hint) in [
+        (
+            "SELECT count(*) FROM docs",
+            StatusCode::BAD_REQUEST,
+            6008,
+            "functions",
+        ),
+        (
+            "SELECT id FROM nosuch",
+            StatusCode::NOT_FOUND,
+            3012,
+            "the tables are: docs",
+        ),
+        (
+            "SELECT nope FROM docs",
+            StatusCode::BAD_REQUEST,
+            6127,
+            "no column 'nope'",
+        ),
+        (
+            "SELECT id FROM docs WHERE nosuch = 1",
+            StatusCode::BAD_REQUEST,
+            6127,
+            "SQL:",
+        ),
+        (
+            "DELETE FROM docs",
+            StatusCode::BAD_REQUEST,
+            6008,
+            "only SELECT",
+        ),
+    ] {
+        let assembly = format!("query={sql}&&kvpair=formatType:full_json");
+        let (got, v) = s
+            .sql_call("GET", &format!("/query?sql={}", enc(&assembly)), None)
+            .await;
+        assert_eq!(
+            (got, &v["error_info"]["ErrorCode"]),
+            (status, &json!(code)),
+            "{sql}: {v}"
+        );
+        let message = v["error_info"]["Message"].as_str().unwrap();
+        assert!(message.contains(hint), "{sql}: {message}");
+        assert_eq!(v["sql_result"]["data"], json!([]));
+    }
+    let (got, v) = s
+        .sql_call(
+            "GET",
+            &format!("/query?sql={}", enc("query=SELECT x FROM")),
+            None,
+        )
+        .await;
+    assert_eq!(got, StatusCode::BAD_REQUEST);
+    let error: Value = serde_json::from_str(v["error_info"].as_str().unwrap()).unwrap();
+    assert_eq!(error["ErrorCode"], json!(6008), "{v}");
+    s.stop().await;
+}

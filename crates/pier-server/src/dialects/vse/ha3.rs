@@ -10,6 +10,7 @@
 //! `config=format:xml`. A refused request is answered with the HTTP status of its code and the
 //! same JSON, its `errors` naming the code and what to fix.
 
+mod sql;
 mod vector;
 
 use super::{OpenTable, authenticate, convert, open_table};
@@ -31,7 +32,8 @@ use std::time::Instant;
 /// The cluster name the SDK sends when the caller names none (`HaQuery.cluster` unset).
 pub const DEFAULT_CLUSTER: &str = "general";
 
-/// `GET|POST /query`: one ha3 search.
+/// `GET|POST /query` (one ha3 or SQL search), `GET|POST /sql` and `POST
+/// /QrsService/searchSql` (havenask's SQL paths).
 pub async fn query(
     State(state): State<Arc<ServerState>>,
     method: Method,
@@ -40,74 +42,119 @@ pub async fn query(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let result = serve(&state, &method, &uri, &headers, body, started).await;
-    metrics::counter!("pier_vse_requests_total", "kind" => "ha3", "outcome" => match &result {
+    let params: HashMap<String, String> = uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let sql_path = uri.path() != "/query";
+    let route = Route {
+        is_sql: sql_path
+            || params.contains_key("sql") && !params.contains_key("query")
+            || params.get("type").is_some_and(|t| t == "sql"),
+        sql_path,
+        params,
+    };
+    // Errors are answered in the form the request asked for (refined once the body is read).
+    let mut shape = if route.is_sql {
+        Shape::Sql(
+            route
+                .params
+                .get("sql")
+                .map_or(sql::SqlFormat::Json, |a| sql::format_of(a)),
+        )
+    } else {
+        Shape::Ha3
+    };
+    let result = serve(&state, &method, &route, &headers, body, &mut shape, started).await;
+    let kind = if route.is_sql { "sql" } else { "ha3" };
+    metrics::counter!("pier_vse_requests_total", "kind" => kind, "outcome" => match &result {
         Ok(_) => "ok".to_string(),
         Err(e) => e.code.0.to_string(),
     })
     .increment(1);
     match result {
         Ok(r) => {
-            metrics::histogram!("pier_search_seconds", "api" => "ha3")
+            metrics::histogram!("pier_search_seconds", "api" => kind)
                 .record(started.elapsed().as_secs_f64());
             r
         }
-        Err(e) => error_response(&e, started),
+        Err(e) => match shape {
+            Shape::Ha3 => error_response(&e, started),
+            Shape::Sql(format) => {
+                let status =
+                    StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let body = sql::answer(format, started, 0, sql::empty_result(), Some(&e));
+                json_response(status, body)
+            }
+        },
     }
 }
 
-/// What `/query` was asked.
-enum Request {
-    /// The assembled ha3 clause string.
-    Ha3(String),
-    /// The SQL form (`sql=` or `?type=sql`).
-    Sql,
+/// The answer shape of a request (and of its errors).
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    /// ha3's `{"result","errors","tracer"}`.
+    Ha3,
+    /// havenask's SQL result in this format.
+    Sql(sql::SqlFormat),
+}
+
+/// Where a request goes, read from its path and URL parameters.
+struct Route {
+    /// The URL parameters, form-decoded.
+    params: HashMap<String, String>,
+    /// `/sql` or `/QrsService/searchSql`.
+    sql_path: bool,
+    /// The SQL form: a SQL path, `?sql=` or `?type=sql`.
+    is_sql: bool,
 }
 
 async fn serve(
     state: &Arc<ServerState>,
     method: &Method,
-    uri: &Uri,
+    route: &Route,
     headers: &HeaderMap,
     body: Body,
+    shape: &mut Shape,
     started: Instant,
 ) -> Result<Response, VseError> {
     authenticate(&state.engine, headers)?;
-    let params: HashMap<String, String> = uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    let request = if method == Method::GET {
-        if let Some(q) = params.get("query") {
-            Request::Ha3(q.clone())
-        } else if params.contains_key("sql") {
-            Request::Sql
-        } else {
-            return Err(invalid(
-                "GET /query needs the parameter query=<ha3 clauses> (or sql=<query=SELECT ...>), for example ?query=query%3Dtitle%3A%27word%27%26%26cluster%3Dgeneral",
-            ));
+    let assembly = if method == Method::GET {
+        let param = |name: &str| route.params.get(name).cloned();
+        match (route.sql_path, route.is_sql) {
+            // havenask: /sql?query=SELECT ...&&kvpair=... arrives as two URL parameters.
+            (true, _) => {
+                let sql = param("query").ok_or_else(|| {
+                    invalid("GET /sql needs the parameter query=SELECT ... (and optionally &&kvpair=formatType:json)")
+                })?;
+                match param("kvpair") {
+                    Some(kv) => format!("query={sql}&&kvpair={kv}"),
+                    None => format!("query={sql}"),
+                }
+            }
+            (false, true) => param("sql").unwrap_or_default(),
+            (false, false) => param("query").ok_or_else(|| {
+                invalid(
+                    "GET /query needs the parameter query=<ha3 clauses> (or sql=<query=SELECT ...>), for example ?query=query%3Dtitle%3A%27word%27%26%26cluster%3Dgeneral",
+                )
+            })?,
         }
     } else {
-        let assembly = assembly_of(headers, body).await?;
-        if params.get("type").is_some_and(|t| t == "sql") {
-            Request::Sql
-        } else {
-            Request::Ha3(assembly)
-        }
+        assembly_of(headers, body).await?
     };
     let engine = state.engine.clone();
-    match request {
-        Request::Ha3(assembly) => {
-            tokio::task::spawn_blocking(move || run(&engine, &assembly, started))
-                .await
-                .map_err(|e| VseError::internal(&e.to_string()))?
-        }
-        Request::Sql => Err(VseError::new(
-            Code::INVALID_PARAMETER,
-            "SQL queries are not supported by pier yet: send the ha3 query form (HaQuery)",
-        )
-        .with_status(501)),
+    if route.is_sql {
+        *shape = Shape::Sql(sql::format_of(&assembly));
+        let request = sql::SqlRequest::parse(&assembly)?;
+        *shape = Shape::Sql(request.format());
+        let value = tokio::task::spawn_blocking(move || sql::run(&engine, &request, started))
+            .await
+            .map_err(|e| VseError::internal(&e.to_string()))??;
+        return Ok(json_response(StatusCode::OK, value));
     }
+    tokio::task::spawn_blocking(move || run(&engine, &assembly, started))
+        .await
+        .map_err(|e| VseError::internal(&e.to_string()))?
 }
 
 /// The POST body's `assemblyQuery` (a body that is not a JSON object is taken as the assembled

@@ -425,7 +425,8 @@ fn text_ranked(
         .collect())
 }
 
-fn fetch(engine: &Engine, mut req: FetchRequest) -> Result<Vec<Hit>, VseError> {
+/// Runs one `/vector-service/fetch` request to its hits (also the SQL form's scans).
+pub(crate) fn fetch(engine: &Engine, mut req: FetchRequest) -> Result<Vec<Hit>, VseError> {
     let t = table(engine, &req.table_name)?;
     req.resolve(&t.schema)?;
     let pks: Vec<String> = match &req.ids {
