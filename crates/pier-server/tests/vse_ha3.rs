@@ -689,3 +689,53 @@ async fn sql_form_selects_rows() {
     assert_eq!(error["ErrorCode"], json!(6008), "{v}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn sql_matchindex_runs_a_vector_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = with_docs(dir.path()).await;
+    let sql = |q: &str| {
+        format!(
+            "/query?sql={}",
+            enc(&format!("query={q}&&kvpair=formatType:full_json"))
+        )
+    };
+    // Document i has the vector [i, 0, 0, 0]; cate_id 1 nearest to 10.2: 9, 13, 5, 17, 1.
+    let (status, v) = s
+        .sql_call(
+            "GET",
+            &sql("SELECT id FROM docs WHERE cate_id = 1 AND MATCHINDEX('v', '10.2,0,0,0&n=5')"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(rows(&v), &json!([[9], [13], [5], [17], [1]]));
+    let (_, v) = s
+        .sql_call(
+            "GET",
+            &sql("SELECT id, title FROM docs WHERE MATCHINDEX('vector', '10.2,0,0,0') LIMIT 2 OFFSET 1"),
+            None,
+        )
+        .await;
+    assert_eq!(rows(&v), &json!([[11, "t11"], [9, "t9"]]));
+    let (_, v) = s
+        .sql_call(
+            "GET",
+            &sql("SELECT id FROM docs WHERE MATCHINDEX('v', '10.2,0,0,0&n=3') ORDER BY id DESC"),
+            None,
+        )
+        .await;
+    assert_eq!(rows(&v), &json!([[11], [10], [9]]));
+    let (status, v) = s
+        .sql_call(
+            "GET",
+            &sql("SELECT id FROM docs WHERE MATCHINDEX('nope', '1,0,0,0')"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error_info"]["ErrorCode"], json!(6101), "{v}");
+    let message = v["error_info"]["Message"].as_str().unwrap();
+    assert!(message.contains("vector indexes: v"), "{message}");
+    s.stop().await;
+}

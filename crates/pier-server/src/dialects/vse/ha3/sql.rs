@@ -7,13 +7,15 @@
 //! `'strings'` (`= != <> < <= > >=`), joined by `AND` / `OR` and parentheses, plus
 //! `col [NOT] IN (...)` and `col BETWEEN a AND b`. It runs as a `/vector-service/fetch` scan of
 //! the table (the condition as its ha3 filter, the order as its sort; primary key order without
-//! one; 100 rows without a LIMIT). Anything else is refused with a message naming it. The answer
+//! one; 100 rows without a LIMIT). `MATCHINDEX('<vector index>', '<vectors>&n=10&sf=0.8')`,
+//! ANDed at the top level of `WHERE`, makes it a `/vector-service/query` instead (the rest of the
+//! condition its filter). Anything else is refused with a message naming it. The answer
 //! is havenask's `json` (`sql_result` a JSON string) or `full_json` (`sql_result` an object)
 //! format, chosen with `kvpair=formatType:...`.
 
 use super::{OpenTable, invalid, table_names};
 use pier_engine::Engine;
-use pier_vse::{Code, FetchRequest, FieldType, VseError};
+use pier_vse::{Code, FetchRequest, FieldType, Hit, QueryRequest, VseError};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -136,23 +138,18 @@ pub(super) fn run(
         types.push(column_type(&table, &field.name, field.field_type));
     }
     let include_vector = columns.iter().any(|c| table.schema.is_vector_field(c));
-    let mut body = json!({
-        "tableName": table.schema.name,
-        "outputFields": columns,
-        "includeVector": include_vector,
-        "offset": select.offset,
-    });
-    if let Some(limit) = select.limit {
-        body["limit"] = json!(limit);
-    }
-    if let Some(filter) = &select.filter {
-        body["filter"] = Value::String(filter.clone());
-    }
-    if !select.order.is_empty() {
-        body["sort"] = Value::String(select.order.clone());
-    }
-    let fetch = FetchRequest::parse(body.to_string().as_bytes()).map_err(sql_error)?;
-    let hits = crate::dialects::vse::query::fetch(engine, fetch).map_err(sql_error)?;
+    let hits = match &select.matchindex {
+        None => scan(engine, &table, &select, &columns, include_vector)?,
+        Some((index, term)) => nearest(
+            engine,
+            &table,
+            &select,
+            index,
+            term,
+            &columns,
+            include_vector,
+        )?,
+    };
     let data: Vec<Value> = hits
         .iter()
         .map(|hit| {
@@ -174,6 +171,83 @@ pub(super) fn run(
         .collect();
     let result = json!({"column_name": columns, "column_type": types, "data": data});
     Ok(answer(request.format, started, data.len(), result, None))
+}
+
+/// The rows of a plain SELECT: a `/vector-service/fetch` scan.
+fn scan(
+    engine: &Engine,
+    table: &OpenTable,
+    select: &Select,
+    columns: &[String],
+    include_vector: bool,
+) -> Result<Vec<Hit>, VseError> {
+    let mut body = json!({
+        "tableName": table.schema.name,
+        "outputFields": columns,
+        "includeVector": include_vector,
+        "offset": select.offset,
+    });
+    if let Some(limit) = select.limit {
+        body["limit"] = json!(limit);
+    }
+    if let Some(filter) = &select.filter {
+        body["filter"] = Value::String(filter.clone());
+    }
+    if !select.order.is_empty() {
+        body["sort"] = Value::String(select.order.clone());
+    }
+    let fetch = FetchRequest::parse(body.to_string().as_bytes()).map_err(sql_error)?;
+    crate::dialects::vse::query::fetch(engine, fetch).map_err(sql_error)
+}
+
+/// The rows of a SELECT with `MATCHINDEX('<vector index>', '<vectors>&n=..&sf=..')`: a
+/// `/vector-service/query` (the rest of WHERE its filter, ORDER BY its sort; best first
+/// without one), top N `n` (default OFFSET + LIMIT), then paged with OFFSET / LIMIT.
+fn nearest(
+    engine: &Engine,
+    table: &OpenTable,
+    select: &Select,
+    index: &str,
+    term: &str,
+    columns: &[String],
+    include_vector: bool,
+) -> Result<Vec<Hit>, VseError> {
+    let index = super::vector_index_named(table, index).ok_or_else(|| {
+        VseError::new(
+            Code::INDEX_NOT_FOUND,
+            format!(
+                "SQL: MATCHINDEX('{index}', ...): table '{}' has no vector index '{index}'; its vector indexes: {}",
+                table.schema.name,
+                table
+                    .schema
+                    .vector_indexes
+                    .iter()
+                    .map(|i| i.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })?;
+    let offset = usize::try_from(select.offset).unwrap_or(usize::MAX);
+    let limit = select
+        .limit
+        .map_or(pier_vse::query::DEFAULT_FETCH_LIMIT, |l| {
+            usize::try_from(l).unwrap_or(usize::MAX)
+        });
+    let mut body =
+        super::vector::match_index_body(table, &index, term, offset.saturating_add(limit))
+            .map_err(sql_error)?;
+    body["outputFields"] = json!(columns);
+    body["includeVector"] = json!(include_vector);
+    if let Some(filter) = &select.filter {
+        body["filter"] = Value::String(filter.clone());
+    }
+    if !select.order.is_empty() {
+        body["sort"] = Value::String(select.order.clone());
+    }
+    let request = QueryRequest::parse(body.to_string().as_bytes()).map_err(sql_error)?;
+    let hits = crate::dialects::vse::query::query(engine, request).map_err(sql_error)?;
+    Ok(hits.into_iter().skip(offset).take(limit).collect())
 }
 
 fn sql_error(mut e: VseError) -> VseError {
@@ -354,6 +428,8 @@ struct Select {
     order: String,
     limit: Option<u64>,
     offset: u64,
+    /// `MATCHINDEX('<vector index>', '<vectors>&n=..&sf=..')`, ANDed with the filter.
+    matchindex: Option<(String, String)>,
 }
 
 struct Parser {
@@ -464,8 +540,9 @@ impl Select {
         }
         p.expect_word("FROM")?;
         let table = p.ident("a table name")?;
+        let mut matchindex = None;
         let filter = if p.eat_word("WHERE") {
-            Some(condition(&mut p)?)
+            condition(&mut p, &mut matchindex)?
         } else {
             None
         };
@@ -510,14 +587,20 @@ impl Select {
             order: order.join(";"),
             limit,
             offset,
+            matchindex,
         })
     }
 }
 
-/// The `WHERE` condition, rewritten in ha3 filter syntax, up to ORDER / LIMIT / the end.
-fn condition(p: &mut Parser) -> Result<String, VseError> {
+/// The `WHERE` condition, rewritten in ha3 filter syntax, up to ORDER / LIMIT / the end
+/// (None when it is only a `MATCHINDEX`, which goes to `matchindex`).
+fn condition(
+    p: &mut Parser,
+    matchindex: &mut Option<(String, String)>,
+) -> Result<Option<String>, VseError> {
     let mut out = String::new();
     let mut depth = 0usize;
+    let mut top_level_or = false;
     let start = p.pos;
     while let Some(tok) = p.peek().cloned() {
         match tok {
@@ -531,22 +614,30 @@ fn condition(p: &mut Parser) -> Result<String, VseError> {
             }
             Tok::Sym(";") => break,
             Tok::Word(w) if w.eq_ignore_ascii_case("AND") || w.eq_ignore_ascii_case("OR") => {
+                top_level_or |= depth == 0 && w.eq_ignore_ascii_case("OR");
                 out.push_str(&format!(" {} ", w.to_ascii_uppercase()));
                 p.pos += 1;
             }
+            Tok::Word(w) if w.eq_ignore_ascii_case("MATCHINDEX") => {
+                if depth > 0 || matchindex.is_some() || !(out.is_empty() || out.ends_with(" AND "))
+                {
+                    return Err(p.unexpected(
+                        "MATCHINDEX goes once at the top level of WHERE, joined to the rest with AND",
+                    ));
+                }
+                p.pos += 1;
+                *matchindex = Some(match_args(p)?);
+                if !p.eat_word("AND")
+                    && !matches!(p.peek(), None | Some(Tok::Sym(";")))
+                    && !["ORDER", "LIMIT"].iter().any(|w| p.is_word(w))
+                {
+                    return Err(p.unexpected("expected AND after MATCHINDEX(...)"));
+                }
+            }
             Tok::Word(w)
-                if [
-                    "NOT",
-                    "LIKE",
-                    "IS",
-                    "NULL",
-                    "MATCHINDEX",
-                    "QUERY",
-                    "EXISTS",
-                    "SELECT",
-                ]
-                .iter()
-                .any(|c| c.eq_ignore_ascii_case(&w)) =>
+                if ["NOT", "LIKE", "IS", "NULL", "QUERY", "EXISTS", "SELECT"]
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(&w)) =>
             {
                 return Err(p.unexpected(&format!("{} is not supported in WHERE (use = != < <= > >=, IN, NOT IN, BETWEEN, AND, OR)", w.to_ascii_uppercase())));
             }
@@ -600,7 +691,43 @@ fn condition(p: &mut Parser) -> Result<String, VseError> {
     if p.pos == start {
         return Err(p.unexpected("WHERE needs a condition"));
     }
-    Ok(out)
+    if matchindex.is_some() && top_level_or {
+        return Err(invalid(
+            "SQL: MATCHINDEX is ANDed with the whole rest of WHERE: put conditions joined by OR in parentheses",
+        ));
+    }
+    let out = out.strip_suffix(" AND ").unwrap_or(&out);
+    Ok((!out.is_empty()).then(|| out.to_string()))
+}
+
+/// `('<index>', '<query>')` after MATCHINDEX.
+fn match_args(p: &mut Parser) -> Result<(String, String), VseError> {
+    let mut args = Vec::new();
+    for expected in ["(", ",", ")"] {
+        match p.next() {
+            Some(Tok::Sym(s)) if s == expected => {}
+            _ => {
+                p.pos -= 1;
+                return Err(
+                    p.unexpected("expected MATCHINDEX('<vector index>', '0.1,0.2,...&n=10')")
+                );
+            }
+        }
+        if expected == ")" {
+            break;
+        }
+        match p.next() {
+            Some(Tok::Str(s)) => args.push(s),
+            _ => {
+                p.pos -= 1;
+                return Err(p.unexpected(
+                    "expected MATCHINDEX('<vector index>', '0.1,0.2,...&n=10') with 'quoted' arguments",
+                ));
+            }
+        }
+    }
+    let text = args.pop().unwrap_or_default();
+    Ok((args.pop().unwrap_or_default(), text))
 }
 
 /// A constant: a number, or a string in ha3's double quotes.
@@ -673,6 +800,7 @@ mod tests {
                 order: "-id;+cate_id".into(),
                 limit: Some(10),
                 offset: 5,
+                matchindex: None,
             }
         );
         let s = Select::parse("SELECT * FROM t WHERE x NOT IN ('a','b') AND y BETWEEN -1.5 AND 2")
@@ -686,6 +814,20 @@ mod tests {
     }
 
     #[test]
+    fn matchindex_is_taken_out_of_the_filter() {
+        let s = Select::parse(
+            "SELECT id FROM t WHERE cate_id = 1 AND MATCHINDEX('v', '0.1,0.2&n=5') AND (a = 1 OR b = 2) LIMIT 3",
+        )
+        .unwrap();
+        assert_eq!(s.matchindex, Some(("v".into(), "0.1,0.2&n=5".into())));
+        assert_eq!(s.filter.as_deref(), Some("cate_id=1 AND (a=1 OR b=2)"));
+        let s = Select::parse("SELECT id FROM t WHERE MATCHINDEX('v', '1') ORDER BY id").unwrap();
+        assert_eq!((s.filter, s.order.as_str()), (None, "+id"));
+        let s = Select::parse("SELECT id FROM t WHERE a = 1 AND MATCHINDEX('v', '1')").unwrap();
+        assert_eq!(s.filter.as_deref(), Some("a=1"));
+    }
+
+    #[test]
     fn unsupported_sql_is_named() {
         for (sql, hint) in [
             ("UPDATE t SET a = 1", "only SELECT"),
@@ -693,8 +835,16 @@ mod tests {
             ("SELECT a FROM t GROUP BY a", "GROUP BY"),
             ("SELECT a FROM t WHERE a LIKE 'x%'", "LIKE is not supported"),
             (
-                "SELECT a FROM t WHERE MATCHINDEX('v', '1,2')",
-                "MATCHINDEX is not supported",
+                "SELECT a FROM t WHERE a = 1 OR MATCHINDEX('v', '1,2')",
+                "MATCHINDEX goes once at the top level",
+            ),
+            (
+                "SELECT a FROM t WHERE MATCHINDEX('v', '1,2') AND a = 1 OR b = 2",
+                "put conditions joined by OR in parentheses",
+            ),
+            (
+                "SELECT a FROM t WHERE MATCHINDEX(v, '1,2')",
+                "'quoted' arguments",
             ),
             ("SELECT a FROM t LIMIT x", "expected a number after LIMIT"),
             ("SELECT a FROM t WHERE a = 'x", "not closed"),

@@ -86,6 +86,31 @@ pub(super) fn request(
     })
 }
 
+/// The `/vector-service/query` body for SQL's `MATCHINDEX('<index>', '<term>')`: the term's
+/// vectors and namespace, `n` as topK (else `default_top_k`) and `sf` as scoreThreshold.
+pub(super) fn match_index_body(
+    t: &OpenTable,
+    index: &str,
+    term: &str,
+    default_top_k: usize,
+) -> Result<Value, VseError> {
+    let term = Term::parse(term)?;
+    let mut body = json!({
+        "tableName": t.schema.name,
+        "indexName": index,
+        "vector": term.values,
+        "vectorCount": term.count,
+        "topK": term.n.unwrap_or(default_top_k).max(1),
+    });
+    if let Some(ns) = term.namespace {
+        body["namespace"] = Value::String(ns);
+    }
+    if let Some(sf) = term.sf {
+        body["scoreThreshold"] = json!(sf);
+    }
+    Ok(body)
+}
+
 /// The value of clause `name` among `clauses` (trimmed; None when absent or blank).
 fn clause<'a>(clauses: &[&'a str], name: &str) -> Option<&'a str> {
     clauses
