@@ -859,6 +859,31 @@ mod tests {
         }
     }
 
+    /// Statements cut and mangled every which way: the parser answers, never panics.
+    #[test]
+    fn never_panics_on_malformed_statements() {
+        let seeds = [
+            "SELECT id, \"title\" FROM docs WHERE cate_id = 1 AND (title <> 'it''s' OR id IN (1, 2)) ORDER BY id DESC LIMIT 10 OFFSET 5;",
+            "select * from t where x not in ('a','b') and y between -1.5e3 and .2 and MATCHINDEX('v', '1,2&n=3')",
+        ];
+        for seed in seeds {
+            let chars: Vec<char> = seed.chars().collect();
+            for i in 0..=chars.len() {
+                let head: String = chars[..i].iter().collect();
+                let tail: String = chars[i..].iter().collect();
+                let mut without = chars.clone();
+                if i < chars.len() {
+                    without.remove(i);
+                }
+                let without: String = without.into_iter().collect();
+                for text in [head, tail, without] {
+                    let _ = Select::parse(&text);
+                    let _ = SqlRequest::parse(&text);
+                }
+            }
+        }
+    }
+
     #[test]
     fn assemblies_split_into_statement_and_format() {
         let r = SqlRequest::parse(

@@ -338,6 +338,19 @@ mod tests {
     }
 
     #[test]
+    fn never_panics_on_malformed_terms() {
+        let seed = "16#0.1,0.2;17#0.3&n=10&sf=0.8&&";
+        let chars: Vec<char> = seed.chars().collect();
+        for i in 0..=chars.len() {
+            for j in i..=chars.len() {
+                let text: String = chars[i..j].iter().collect();
+                let _ = Term::parse(&text);
+                let _ = VectorSearch::parse(&text, "v");
+            }
+        }
+    }
+
+    #[test]
     fn vector_search_options() {
         let v = VectorSearch::parse(
             r#"{"vec":{"namespaces":["a"],"threshold":0.5,"top_n":7,"search_params":{"ef":9}}}"#,
