@@ -315,6 +315,9 @@ async fn the_cluster_picks_the_table() {
     );
     let v = s.ok("query=body:'apple'&&cluster=docs").await;
     assert_eq!(v["result"]["totalHits"], json!(20));
+    // The instance-prefixed name of push paths works too.
+    let v = s.ok("query=body:'apple'&&cluster=ha-cn-x_docs").await;
+    assert_eq!(v["result"]["totalHits"], json!(20));
     s.stop().await;
 }
 

@@ -208,7 +208,8 @@ fn table_names(engine: &Engine) -> Vec<String> {
 }
 
 /// The table a `cluster` names. In ha3 a cluster is a searchable table; the cloud's default
-/// cluster is `general`. Design choice: `cluster=<table>` picks that table; `general`, a blank
+/// cluster is `general`. Design choice: `cluster=<table>` (or `<instance>_<table>`, as in push
+/// paths) picks that table; `general`, a blank
 /// or no cluster picks a table named `general` if there is one, else the only table; with
 /// several tables the caller must name one.
 pub fn resolve_cluster(engine: &Engine, cluster: Option<&str>) -> Result<OpenTable, VseError> {
@@ -227,7 +228,11 @@ pub fn resolve_cluster(engine: &Engine, cluster: Option<&str>) -> Result<OpenTab
                 "cluster '{c}' names several clusters; pier searches one table per request: name one table"
             )));
         }
-        Some(c) if c != DEFAULT_CLUSTER || names.iter().any(|n| n == c) => c.to_string(),
+        // `{instance}_{table}` as in push paths, else the bare name.
+        Some(c) if c != DEFAULT_CLUSTER || names.iter().any(|n| n == c) => {
+            pier_vse::resolve_bulk_table(c, |t| names.iter().any(|n| n == t))
+                .unwrap_or_else(|| c.to_string())
+        }
         _ if names.iter().any(|n| n == DEFAULT_CLUSTER) => DEFAULT_CLUSTER.to_string(),
         _ if names.len() == 1 => names[0].clone(),
         _ => {
