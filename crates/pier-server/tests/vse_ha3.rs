@@ -469,6 +469,22 @@ async fn vector_queries_in_the_ha3_form() {
     assert_eq!(status, StatusCode::OK, "{p}");
     assert_eq!(p["result"]["items"][0]["fields"], json!({"title": "t10"}));
     assert_eq!(p["result"]["numHits"], json!(2));
+    // Text terms ANDed with the vector term: only the documents they match are scored
+    // (apple documents are i % 5 == 0), on either side of the AND, with the filter too.
+    let v = s.ok("query=v:'10.2,0,0,0&n=3' AND body:'apple'").await;
+    assert_eq!(item_ids(&v), vec![10, 15, 5]);
+    let v = s
+        .ok("query=body:'apple' AND v:'10.2,0,0,0&n=3' AND body:'pie'&&filter=cate_id=3")
+        .await;
+    assert_eq!(item_ids(&v), vec![15, 35, 55]);
+    let m = s
+        .refused(
+            "query=v:'10.2,0,0,0' AND nosuch:'x'",
+            StatusCode::BAD_REQUEST,
+            6101,
+        )
+        .await;
+    assert!(m.contains("nosuch"), "{m}");
     // Two query vectors: a document keeps its best score.
     let v = s.ok("query=v:'0,0,0,0;50,0,0,0&n=2'").await;
     assert_eq!(item_ids(&v), vec![0, 50]);

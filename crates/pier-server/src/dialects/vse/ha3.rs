@@ -301,13 +301,18 @@ fn parse(engine: &Engine, assembly: &str) -> Result<Plan, VseError> {
     let config_cluster = unchecked.config.extra.get("cluster").map(String::as_str);
     let table = resolve_cluster(engine, own.get("cluster").copied().or(config_cluster))?;
     let fetch_fields = fetch_fields(&table, unchecked.config.extra.get("fetch_fields"))?;
-    if let pier_query::Query::Term { index, text, .. } = &unchecked.query
-        && let Some(vector_index) = vector_index_named(&table, index)
-    {
+    let app = engine
+        .app(&convert::app_name(&table.schema.name))
+        .ok_or_else(|| VseError::table_not_found(&table.schema.name))?;
+    if let Some(clause) = vector::VectorClause::find(&table, &unchecked.query) {
+        // The text terms ANDed with the vector term are checked as a query of their own.
+        if let Some(text) = &clause.text {
+            pier_query::parse_search(&format!("query={text}"), Some(&app.schema))
+                .map_err(query_error)?;
+        }
         let request = vector::request(
             &table,
-            &vector_index,
-            text,
+            &clause,
             own.get("vector_search").copied(),
             &unchecked,
             &rest,
@@ -325,9 +330,6 @@ fn parse(engine: &Engine, assembly: &str) -> Result<Plan, VseError> {
             "the vector_search clause goes with a vector query: write query=<vector index>:'0.1,0.2,...&n=10'",
         ));
     }
-    let app = engine
-        .app(&convert::app_name(&table.schema.name))
-        .ok_or_else(|| VseError::table_not_found(&table.schema.name))?;
     let request = pier_query::parse_search(&clauses, Some(&app.schema)).map_err(query_error)?;
     Ok(Plan::Text {
         table,

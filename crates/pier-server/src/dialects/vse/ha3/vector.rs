@@ -11,16 +11,121 @@
 
 use super::{Ha3Hit, OpenTable, invalid, shown_fields};
 use pier_engine::Engine;
-use pier_query::{Config, SearchRequest};
+use pier_query::{Config, Query, SearchRequest};
 use pier_vse::response::Score;
 use pier_vse::{QueryRequest, VseError};
 use serde_json::{Map, Value, json};
 
+/// The vector part of a ha3 query clause.
+pub(super) struct VectorClause {
+    /// The vector index the term names.
+    pub(super) index: String,
+    /// The vector term's quoted text (`v1;v2&n=10&sf=0.8`).
+    pub(super) term: String,
+    /// The other terms of a top-level AND, in the query language: only documents matching them
+    /// are scored (the vector query's `textQueryString`).
+    pub(super) text: Option<String>,
+}
+
+impl VectorClause {
+    /// The vector term of `query`, alone or as one part of a top-level AND; None when the
+    /// query names no vector index there (a text query).
+    pub(super) fn find(t: &OpenTable, query: &Query) -> Option<VectorClause> {
+        let vector_term = |q: &Query| match q {
+            Query::Term { index, text, .. } => {
+                super::vector_index_named(t, index).map(|index| (index, text.clone()))
+            }
+            _ => None,
+        };
+        if let Some((index, term)) = vector_term(query) {
+            return Some(VectorClause {
+                index,
+                term,
+                text: None,
+            });
+        }
+        let Query::And(parts) = query else {
+            return None;
+        };
+        let mut found = parts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| vector_term(p).map(|v| (i, v)));
+        let (at, (index, term)) = found.next()?;
+        if found.next().is_some() {
+            return None;
+        }
+        let rest: Vec<Query> = parts
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != at)
+            .map(|(_, p)| p.clone())
+            .collect();
+        let text = match rest.as_slice() {
+            [one] => query_text(one),
+            _ => query_text(&Query::And(rest)),
+        };
+        Some(VectorClause {
+            index,
+            term,
+            text: Some(text),
+        })
+    }
+}
+
+/// `q` written back in the query language (the parser reads it to the same tree).
+fn query_text(q: &Query) -> String {
+    let join = |parts: &[Query], op: &str| {
+        let parts: Vec<String> = parts.iter().map(query_text).collect();
+        format!("({})", parts.join(op))
+    };
+    let number = |n: &Option<pier_query::Number>| match n {
+        None => String::new(),
+        Some(pier_query::Number::Int(i)) => i.to_string(),
+        Some(pier_query::Number::Float(f)) => f.to_string(),
+    };
+    match q {
+        Query::Term {
+            index,
+            text,
+            boost,
+            phrase,
+        } => {
+            let quote = if *phrase { '"' } else { '\'' };
+            let escaped = text
+                .replace('\\', "\\\\")
+                .replace(quote, &format!("\\{quote}"));
+            let boost = if *boost == pier_query::DEFAULT_BOOST {
+                String::new()
+            } else {
+                format!("^{boost}")
+            };
+            format!("{index}:{quote}{escaped}{quote}{boost}")
+        }
+        Query::Range {
+            index,
+            lower,
+            upper,
+            lower_inclusive,
+            upper_inclusive,
+        } => format!(
+            "{index}:{}{},{}{}",
+            if *lower_inclusive { '[' } else { '(' },
+            number(lower),
+            number(upper),
+            if *upper_inclusive { ']' } else { ')' }
+        ),
+        Query::And(parts) => join(parts, " AND "),
+        Query::Or(parts) => join(parts, " OR "),
+        Query::AndNot(a, b) => join(&[(**a).clone(), (**b).clone()], " ANDNOT "),
+        Query::Rank(a, b) => join(&[(**a).clone(), (**b).clone()], " RANK "),
+    }
+}
+
 /// The `/vector-service/query` request a ha3 vector query stands for.
 pub(super) fn request(
     t: &OpenTable,
-    index: &str,
-    term: &str,
+    clause: &VectorClause,
     vector_search: Option<&str>,
     parsed: &SearchRequest,
     clauses: &[&str],
@@ -31,7 +136,8 @@ pub(super) fn request(
             "aggregate and distinct clauses do not go with a vector query in pier: remove them (or aggregate with /vector-service/aggregate)",
         ));
     }
-    let term = Term::parse(term)?;
+    let index = clause.index.as_str();
+    let term = Term::parse(&clause.term)?;
     let options = match vector_search {
         Some(text) => VectorSearch::parse(text, index)?,
         None => VectorSearch::default(),
@@ -75,8 +181,11 @@ pub(super) fn request(
     if let Some(p) = options.search_params {
         put("searchParams", Value::String(p.to_string()));
     }
+    if let Some(text) = &clause.text {
+        put("textQueryString", Value::String(text.clone()));
+    }
     for name in ["filter", "sort"] {
-        if let Some(value) = clause(clauses, name) {
+        if let Some(value) = clause_value(clauses, name) {
             put(name, Value::String(value.to_string()));
         }
     }
@@ -112,7 +221,7 @@ pub(super) fn match_index_body(
 }
 
 /// The value of clause `name` among `clauses` (trimmed; None when absent or blank).
-fn clause<'a>(clauses: &[&'a str], name: &str) -> Option<&'a str> {
+fn clause_value<'a>(clauses: &[&'a str], name: &str) -> Option<&'a str> {
     clauses
         .iter()
         .filter_map(|c| c.split_once('='))
@@ -334,6 +443,23 @@ mod tests {
         ] {
             let e = Term::parse(bad).unwrap_err();
             assert!(e.message.contains(hint), "{bad}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn query_text_reads_back_to_the_same_tree() {
+        for clause in [
+            "body:'apple'",
+            "body:'it\\'s \\\\ x'^20 AND (title:\"a b\" OR price:[1,10.5)) ANDNOT x:'y'",
+            "a:'1' RANK b:(,3]",
+        ] {
+            let q = pier_query::parse_search(&format!("query={clause}"), None)
+                .unwrap()
+                .query;
+            let again = pier_query::parse_search(&format!("query={}", query_text(&q)), None)
+                .unwrap()
+                .query;
+            assert_eq!(q, again, "{clause} -> {}", query_text(&q));
         }
     }
 
