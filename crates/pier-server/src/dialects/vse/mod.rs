@@ -1,6 +1,7 @@
 //! The OpenSearch Vector Search Edition (Havenask) data plane: `POST
 //! /update/{instance}_{table}/actions/bulk` and `/vector-service/*` (wire reference:
-//! `shared/specs/vector-search-edition-api.md`; the wire model is [`pier_vse`]).
+//! `shared/specs/vector-search-edition-api.md`; the wire model is [`pier_vse`]), and the
+//! Retrieval Engine Edition's ha3 query and SQL forms over the same tables ([`ha3`]).
 //!
 //! Each table is an engine app of one table named `vse/{table}` ([`convert::app_name`]), with
 //! its `CreateTableRequest` JSON kept as the app's dialect schema. Basic auth checks pier's own
