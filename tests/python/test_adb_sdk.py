@@ -365,6 +365,31 @@ def test_vector_queries_match_brute_force(http_adb, metric):
     c.drop()
 
 
+@pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
+def test_metrics_override_ranks_by_the_requested_metric(http_adb, metric):
+    # The index is built for another metric; the query's Metrics wins (an exact scan).
+    index_metric = {"l2": "cosine", "ip": "l2", "cosine": "ip"}[metric]
+    c = Collection(http_adb, index_metric)
+    rows = rows_data()
+    c.upsert(rows)
+    q = [0.3, -0.2, 0.9, 0.1]
+    keep = lambda r: r["Metadata"]["page"] >= 5 and not r["Metadata"]["ok"]
+    want = brute(rows, q, metric, keep)
+    assert [w[0] for w in want[:6]] != [w[0] for w in brute(rows, q, index_metric, keep)[:6]]
+    got = c.query(vector=q, top_k=4, offset=2, metrics=metric, filter="page >= 5 AND ok = false",
+                  include_values=True, include_metadata_fields="page")
+    assert [m.id for m in got.matches.match] == [w[0] for w in want[2:6]]
+    assert got.total == len(want)
+    for m, (rid, s) in zip(got.matches.match, want[2:6]):
+        assert m.score == pytest.approx(s, rel=1e-4, abs=1e-5)
+        assert m.values.value == pytest.approx(next(r["Vector"] for r in rows if r["Id"] == rid))
+        assert set(m.metadata) == {"page"}
+    # The index's own metric, named, is the index's search.
+    same = c.query(vector=q, top_k=3, metrics=index_metric)
+    assert [m.id for m in same.matches.match] == [w[0] for w in brute(rows, q, index_metric)[:3]]
+    c.drop()
+
+
 def test_upsert_update_delete(http_adb):
     c = Collection(http_adb, "l2")
     rows = rows_data(12)

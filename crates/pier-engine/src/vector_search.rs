@@ -5,7 +5,7 @@
 //! columns of the last commit). When few documents pass, they are scored exactly; otherwise the
 //! graph is searched with the set as a membership test during traversal (`pier_vector` picks).
 
-use crate::vectors::VECTOR_KEY_FIELD;
+use crate::vectors::{VECTOR_KEY_FIELD, VectorMetric};
 use crate::{Engine, EngineError, Table};
 use pier_vector::SearchOptions;
 use serde_json::{Map, Value};
@@ -25,6 +25,9 @@ pub struct VectorQuery<'a> {
     pub ef: Option<usize>,
     /// Keep only documents for which this filter holds.
     pub filter: Option<&'a pier_query::Expr>,
+    /// Answer by an exact scan scoring with this metric (the index's or another) instead of
+    /// searching the graph; scores follow [`VectorHit::score`]'s convention for that metric.
+    pub exact: Option<VectorMetric>,
 }
 
 /// A found document.
@@ -125,6 +128,7 @@ impl Engine {
             filter: set.as_ref().map(|_| &test as &dyn Fn(u64) -> bool),
             filter_matches_hint: passing.as_ref().map(Vec::len),
             candidates: None,
+            exact: q.exact.map(VectorMetric::to_index),
         };
         let found = graph
             .search_with(q.vector, &opts)

@@ -49,7 +49,7 @@ pub enum VectorMetric {
 }
 
 impl VectorMetric {
-    fn to_index(self) -> Metric {
+    pub(crate) fn to_index(self) -> Metric {
         match self {
             VectorMetric::L2 => Metric::L2,
             VectorMetric::Ip => Metric::InnerProduct,

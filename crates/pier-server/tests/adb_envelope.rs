@@ -1184,3 +1184,169 @@ async fn sparse_vectors_over_http() {
         .await;
     assert_ranked(&got, &[("a", 2.0)]);
 }
+
+/// The collection's rows for the metric tests: vectors of varied length and direction, so that
+/// l2, ip and cosine rank them differently.
+fn metric_rows() -> Vec<(String, [f64; 3], i64)> {
+    (0..40)
+        .map(|i| {
+            let x = f64::from(i);
+            let len = 0.5 + (x * 1.3).sin().abs() * 4.0;
+            (
+                format!("m{i}"),
+                [
+                    len * (x * 0.4).cos(),
+                    len * (x * 0.4).sin(),
+                    (x * 0.9).cos(),
+                ],
+                i64::from(i),
+            )
+        })
+        .collect()
+}
+
+/// The best `k` rows of `rows` with page ≥ `min_page` by `metric`, with AnalyticDB's scores
+/// (Euclidean distance ascending, inner product or cosine similarity descending).
+fn brute_force(
+    rows: &[(String, [f64; 3], i64)],
+    q: [f64; 3],
+    metric: &str,
+    min_page: i64,
+) -> Vec<(String, f64)> {
+    let dot = |a: &[f64; 3], b: &[f64; 3]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let mut all: Vec<(String, f64)> = rows
+        .iter()
+        .filter(|r| r.2 >= min_page)
+        .map(|(id, v, _)| {
+            let score = match metric {
+                "l2" => v
+                    .iter()
+                    .zip(q)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f64>()
+                    .sqrt(),
+                "ip" => dot(v, &q),
+                _ => dot(v, &q) / (dot(v, v).sqrt() * dot(&q, &q).sqrt()),
+            };
+            (id.clone(), score)
+        })
+        .collect();
+    all.sort_by(|a, b| {
+        let o = a.1.total_cmp(&b.1);
+        if metric == "l2" { o } else { o.reverse() }
+    });
+    all
+}
+
+/// `Metrics` other than the index's: an exact scan by the requested metric, with the filter,
+/// `TopK`, `Offset`/`Total`, `IncludeValues` and `IncludeMetadataFields` as on the index's.
+#[tokio::test]
+async fn metrics_override_scans_exactly_by_the_requested_metric() {
+    let s = start(ServerOptions::default()).await;
+    assert_success(
+        &s.ddl(
+            "CreateNamespace",
+            &[("Namespace", "nsm"), ("NamespacePassword", "pwm")],
+        )
+        .await,
+    );
+    assert_success(
+        &s.ddl(
+            "CreateCollection",
+            &[
+                ("Namespace", "nsm"),
+                ("Collection", "mx"),
+                ("Dimension", "3"),
+                ("Metrics", "l2"),
+                ("Metadata", r#"{"page":"int","title":"text"}"#),
+            ],
+        )
+        .await,
+    );
+    let data = |extra: &[(&'static str, &'static str)]| {
+        let mut q = vec![
+            ("DBInstanceId", "gp-test"),
+            ("RegionId", "cn-hangzhou"),
+            ("Namespace", "nsm"),
+            ("NamespacePassword", "pwm"),
+            ("Collection", "mx"),
+        ];
+        q.extend_from_slice(extra);
+        q
+    };
+    let rows = metric_rows();
+    let json_rows: Vec<Value> = rows
+        .iter()
+        .map(|(id, v, page)| {
+            serde_json::json!({"Id": id, "Vector": v,
+                "Metadata": {"page": page, "title": format!("t{page}")}})
+        })
+        .collect();
+    let rows_text = serde_json::to_string(&json_rows).unwrap();
+    assert_success(
+        &s.call("UpsertCollectionData", &data(&[]), &[("Rows", &rows_text)])
+            .await,
+    );
+    let q = [1.5, -0.5, 0.25];
+    let mut orders = Vec::new();
+    for metric in ["l2", "ip", "cosine", "IP"] {
+        let want = brute_force(&rows, q, &metric.to_ascii_lowercase(), 10);
+        let got = s
+            .call(
+                "QueryCollectionData",
+                &data(&[
+                    ("Vector", "[1.5,-0.5,0.25]"),
+                    ("Metrics", metric),
+                    ("TopK", "4"),
+                    ("Offset", "1"),
+                    ("IncludeValues", "True"),
+                    ("IncludeMetadataFields", "page"),
+                ]),
+                &[("Filter", "page >= 10")],
+            )
+            .await;
+        assert_success(&got);
+        assert_eq!(got.body["Total"], 30, "{metric}");
+        let matches = got.body["Matches"]["match"].as_array().unwrap();
+        let ids: Vec<&str> = matches.iter().map(|m| m["Id"].as_str().unwrap()).collect();
+        assert_eq!(
+            ids,
+            want[1..5].iter().map(|w| w.0.as_str()).collect::<Vec<_>>(),
+            "{metric}: {}",
+            got.body
+        );
+        for (m, (id, score)) in matches.iter().zip(&want[1..5]) {
+            assert!(
+                (m["Score"].as_f64().unwrap() - score).abs() < 1e-4,
+                "{metric}: {m} vs {score}"
+            );
+            let (_, v, page) = rows.iter().find(|r| &r.0 == id).unwrap();
+            assert_eq!(m["MetadataV2"], serde_json::json!({"page": page}));
+            let values: Vec<f64> = serde_json::from_value(m["Values"]["value"].clone()).unwrap();
+            assert!(values.iter().zip(v).all(|(a, b)| (a - b).abs() < 1e-6));
+        }
+        orders.push(ids.iter().map(|i| i.to_string()).collect::<Vec<_>>());
+    }
+    // The data ranks differently by metric, so the override is not the index's order.
+    assert_ne!(orders[0], orders[1]);
+    assert_ne!(orders[1], orders[2]);
+    assert_eq!(orders[1], orders[3]);
+
+    // An unknown metric says which ones exist.
+    let bad = s
+        .call(
+            "QueryCollectionData",
+            &data(&[("Vector", "[1,0,0]"), ("Metrics", "hamming"), ("TopK", "1")]),
+            &[],
+        )
+        .await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "InvalidParameter");
+    assert!(
+        bad.body["Message"]
+            .as_str()
+            .unwrap()
+            .contains("send l2, ip or cosine"),
+        "{}",
+        bad.body
+    );
+}

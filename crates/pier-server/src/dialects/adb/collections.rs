@@ -68,6 +68,15 @@ impl Metric {
         }
     }
 
+    /// The engine's metric.
+    pub fn vector_metric(self) -> VectorMetric {
+        match self {
+            Metric::L2 => VectorMetric::L2,
+            Metric::Ip => VectorMetric::Ip,
+            Metric::Cosine => VectorMetric::Cosine,
+        }
+    }
+
     /// The wire name.
     pub fn name(self) -> &'static str {
         match self {
@@ -500,11 +509,7 @@ fn engine_schema(
         name: VECTOR.into(),
         field: VECTOR.into(),
         dimension: def.dimension,
-        metric: match def.metrics {
-            Metric::L2 => VectorMetric::L2,
-            Metric::Ip => VectorMetric::Ip,
-            Metric::Cosine => VectorMetric::Cosine,
-        },
+        metric: def.metrics.vector_metric(),
         storage: VectorStorage::F32,
         m,
         ef_construction,
