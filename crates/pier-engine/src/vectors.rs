@@ -358,6 +358,18 @@ impl VectorSet {
         })
     }
 
+    /// What the text index holds of document `doc` with vector key `key`: its fields but the
+    /// vectors (served from the graphs and the store), plus [`VECTOR_KEY_FIELD`].
+    pub(crate) fn attributes(&self, key: u64, doc: &Map<String, Value>) -> Map<String, Value> {
+        let mut attributes: Map<String, Value> = doc
+            .iter()
+            .filter(|(name, _)| !self.is_vector_field(name))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        attributes.insert(VECTOR_KEY_FIELD.to_string(), key.into());
+        attributes
+    }
+
     /// The sparse indexes.
     pub(crate) fn sparse(&self) -> &SparseSet {
         &self.sparse

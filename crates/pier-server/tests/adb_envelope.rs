@@ -401,7 +401,7 @@ async fn manager_credentials_and_parameters_are_checked() {
     assert_error(&a, StatusCode::BAD_REQUEST, "InvalidParameter");
     let a = s.ddl("CreateNamespace", &[("Namespace", "ns2")]).await;
     assert_error(&a, StatusCode::BAD_REQUEST, "MissingParameter");
-    let a = s.ddl("CreateVectorIndex", &[]).await;
+    let a = s.ddl("CreateDocumentCollection", &[]).await;
     assert_error(&a, StatusCode::NOT_FOUND, "InvalidAction.NotFound");
 }
 
@@ -1349,4 +1349,201 @@ async fn metrics_override_scans_exactly_by_the_requested_metric() {
         "{}",
         bad.body
     );
+}
+
+/// `ModifyCollection` adds columns, `CreateVectorIndex` changes the index's metric and HNSW
+/// parameters (both rebuild the collection's indexes from its rows), `DeleteVectorIndex` makes
+/// searches exact scans; the rows and their answers survive each.
+#[tokio::test]
+async fn collection_changes_and_vector_indexes_over_http() {
+    let s = start(ServerOptions::default()).await;
+    assert_success(
+        &s.ddl(
+            "CreateNamespace",
+            &[("Namespace", "nsc"), ("NamespacePassword", "pwc")],
+        )
+        .await,
+    );
+    assert_success(
+        &s.ddl(
+            "CreateCollection",
+            &[
+                ("Namespace", "nsc"),
+                ("Collection", "cc"),
+                ("Dimension", "3"),
+                ("Metrics", "l2"),
+                ("Metadata", r#"{"page":"int","title":"text"}"#),
+            ],
+        )
+        .await,
+    );
+    let data = |extra: &[(&'static str, &'static str)]| {
+        let mut q = vec![
+            ("DBInstanceId", "gp-test"),
+            ("RegionId", "cn-hangzhou"),
+            ("Namespace", "nsc"),
+            ("NamespacePassword", "pwc"),
+            ("Collection", "cc"),
+        ];
+        q.extend_from_slice(extra);
+        q
+    };
+    let manager = |extra: &[(&'static str, &'static str)]| {
+        let mut q = vec![("Namespace", "nsc"), ("Collection", "cc")];
+        q.extend_from_slice(extra);
+        q
+    };
+    let rows = metric_rows();
+    let json_rows: Vec<Value> = rows
+        .iter()
+        .map(|(id, v, page)| serde_json::json!({"Id": id, "Vector": v, "Metadata": {"page": page}}))
+        .collect();
+    let rows_text = serde_json::to_string(&json_rows).unwrap();
+    assert_success(
+        &s.call("UpsertCollectionData", &data(&[]), &[("Rows", &rows_text)])
+            .await,
+    );
+    let ids = |a: &Answer| -> Vec<String> {
+        assert_success(a);
+        a.body["Matches"]["match"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let best = |metric: &str| -> Vec<String> {
+        brute_force(&rows, [1.5, -0.5, 0.25], metric, 0)
+            .into_iter()
+            .take(5)
+            .map(|w| w.0)
+            .collect()
+    };
+    let query = [("Vector", "[1.5,-0.5,0.25]"), ("TopK", "5")];
+
+    let modified = s
+        .call(
+            "ModifyCollection",
+            &data(&[(
+                "Metadata",
+                r#"{"operations":[{"operator":"add","newMetaName":"color","newMetaType":"varchar(16)","fullTextRetrieval":true}]}"#,
+            )]),
+            &[],
+        )
+        .await;
+    assert_success(&modified);
+    let schema: Value = serde_json::from_str(modified.body["Metadata"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        schema,
+        serde_json::json!({"page": "int", "title": "text", "color": "varchar(16)"})
+    );
+    let described = s.call("DescribeCollection", &data(&[]), &[]).await;
+    assert_eq!(described.body["FullTextRetrievalFields"], "color");
+    assert_eq!(described.body["Metadata"]["color"], "varchar(16)");
+    // The rows are all there, without the new column, and still ranked by l2.
+    let got = s
+        .call(
+            "QueryCollectionData",
+            &data(&query),
+            &[("Filter", "color IS NULL")],
+        )
+        .await;
+    assert_eq!(ids(&got), best("l2"));
+    assert_success(
+        &s.call(
+            "UpsertCollectionData",
+            &data(&[]),
+            &[(
+                "Rows",
+                r#"[{"Id":"blue","Vector":[0,0,9],"Metadata":{"page":99,"color":"deep blue"}}]"#,
+            )],
+        )
+        .await,
+    );
+    let got = s
+        .call(
+            "QueryCollectionData",
+            &data(&[("Content", "blue"), ("TopK", "5")]),
+            &[("Filter", "color LIKE 'deep%'")],
+        )
+        .await;
+    assert_eq!(ids(&got), ["blue"]);
+    let bad = s
+        .call(
+            "ModifyCollection",
+            &data(&[(
+                "Metadata",
+                r#"{"operations":[{"operator":"add","newMetaName":"page","newMetaType":"int"}]}"#,
+            )]),
+            &[],
+        )
+        .await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "InvalidParameter");
+    let bad = s
+        .call(
+            "ModifyCollection",
+            &data(&[(
+                "Metadata",
+                r#"{"operations":[{"operator":"replace","oldMetaName":"page","newMetaType":"bigint"}]}"#,
+            )]),
+            &[],
+        )
+        .await;
+    assert_error(&bad, StatusCode::NOT_IMPLEMENTED, "Unsupported");
+    s.call(
+        "DeleteCollectionData",
+        &data(&[("CollectionDataFilter", "id = 'blue'")]),
+        &[],
+    )
+    .await;
+
+    // Another metric and HNSW parameters: the index's own searches now rank by ip.
+    let created = s
+        .ddl(
+            "CreateVectorIndex",
+            &manager(&[
+                ("Dimension", "3"),
+                ("Metrics", "ip"),
+                ("HnswM", "24"),
+                ("PqEnable", "0"),
+            ]),
+        )
+        .await;
+    assert_success(&created);
+    let described = s.call("DescribeCollection", &data(&[]), &[]).await;
+    assert_eq!(described.body["Metrics"], "ip");
+    assert_eq!(described.body["HnswM"], "24");
+    assert_eq!(described.body["PqEnable"], "0");
+    let got = s.call("QueryCollectionData", &data(&query), &[]).await;
+    assert_eq!(ids(&got), best("ip"));
+    let bad = s
+        .ddl("CreateVectorIndex", &manager(&[("Dimension", "4")]))
+        .await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "InvalidParameter");
+    let bad = s
+        .call(
+            "CreateVectorIndex",
+            &[
+                ("Namespace", "nsc"),
+                ("Collection", "cc"),
+                ("Dimension", "3"),
+            ],
+            &[],
+        )
+        .await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "MissingParameter");
+
+    // No index: exact scans, same answers; a new index by cosine.
+    assert_success(&s.ddl("DeleteVectorIndex", &manager(&[])).await);
+    let got = s.call("QueryCollectionData", &data(&query), &[]).await;
+    assert_eq!(ids(&got), best("ip"));
+    assert_success(
+        &s.ddl(
+            "CreateVectorIndex",
+            &manager(&[("Dimension", "3"), ("Metrics", "cosine")]),
+        )
+        .await,
+    );
+    let got = s.call("QueryCollectionData", &data(&query), &[]).await;
+    assert_eq!(ids(&got), best("cosine"));
 }

@@ -528,7 +528,7 @@ pub fn query_collection_data(call: &Call) -> Result<Fields, AdbError> {
             ),
         ));
     }
-    // Another metric than the index's is answered by an exact scan (spec §6).
+    // Another metric than the index's, or no index (DeleteVectorIndex): an exact scan.
     let metric = p
         .get("Metrics")
         .map(|m| Metric::parse("Metrics", m))
@@ -559,7 +559,7 @@ pub fn query_collection_data(call: &Call) -> Result<Fields, AdbError> {
         dense: vector.as_deref(),
         sparse: sparse.as_ref().map(|(i, v)| (i.as_slice(), v.as_slice())),
         metric,
-        exact: metric != c.def.metrics,
+        exact: metric != c.def.metrics || c.def.vector_index_deleted,
     };
     let content = p.get("Content").map(str::trim).filter(|s| !s.is_empty());
     let filter = p
