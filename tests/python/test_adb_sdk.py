@@ -148,6 +148,25 @@ def test_unknown_action_and_wrong_secret_are_client_errors(pier):
     assert err.value.status_code == 400 and err.value.code == "SignatureDoesNotMatch"
 
 
+@pytest.mark.parametrize("signature", ["acs3", "v2"])
+def test_sts_credentials_pass_through(pier, signature):
+    # An STS token travels as the signed header x-acs-security-token (ACS3) or the parameter
+    # SecurityToken (v2); pier accepts it and verifies the signature with the AccessKey.
+    def client(secret):
+        config = Config(access_key_id=pier.key_id, access_key_secret=secret, endpoint=pier.endpoint,
+                        protocol="http", region_id=REGION, security_token="STS.pier-test-token")
+        if signature == "v2":
+            config.signature_algorithm = "v2"
+        return Client(config)
+    request = gpdb.ListNamespacesRequest(dbinstance_id=INSTANCE, region_id=REGION,
+                                         manager_account=pier.manager_account,
+                                         manager_account_password=pier.manager_password)
+    body = client(pier.secret).list_namespaces_with_options(request, RuntimeOptions()).body
+    assert body.status == "success" and body.count == len(body.namespaces.namespace or [])
+    err = client_error(lambda: client("wrong").list_namespaces_with_options(request, RuntimeOptions()))
+    assert err.status_code == 400 and err.code == "SignatureDoesNotMatch"
+
+
 def test_first_start_creates_and_prints_the_manager_account(tmp_path):
     """Without PIER_MANAGER_*, `pier serve` creates the manager account, prints it once and keeps
     only its hash (owner-only) in the data dir; the printed password works through the SDK."""
