@@ -1643,3 +1643,149 @@ async fn sts_tokens_pass_through_with_the_access_key_signature() {
         "SignatureDoesNotMatch",
     );
 }
+
+/// `UpdateCollectionDataMetadata`: the Metadata fields of the rows named by `Ids` or matching
+/// `Filter` change, their vectors and other fields stay; `AppliedRows` counts the rows found.
+#[tokio::test]
+async fn update_collection_data_metadata_over_http() {
+    let s = start(ServerOptions::default()).await;
+    assert_success(
+        &s.ddl(
+            "CreateNamespace",
+            &[("Namespace", "nsu"), ("NamespacePassword", "pwu")],
+        )
+        .await,
+    );
+    assert_success(
+        &s.ddl(
+            "CreateCollection",
+            &[
+                ("Namespace", "nsu"),
+                ("Collection", "up"),
+                ("Dimension", "3"),
+                ("Metrics", "l2"),
+                ("Metadata", r#"{"page":"int","title":"text","tag":"text"}"#),
+                ("FullTextRetrievalFields", "title"),
+            ],
+        )
+        .await,
+    );
+    let data = |extra: &[(&'static str, &'static str)]| {
+        let mut q = vec![
+            ("DBInstanceId", "gp-test"),
+            ("RegionId", "cn-hangzhou"),
+            ("Namespace", "nsu"),
+            ("NamespacePassword", "pwu"),
+            ("Collection", "up"),
+        ];
+        q.extend_from_slice(extra);
+        q
+    };
+    let rows = metric_rows();
+    let json_rows: Vec<Value> = rows
+        .iter()
+        .map(|(id, v, page)| {
+            serde_json::json!({"Id": id, "Vector": v,
+                "Metadata": {"page": page, "title": format!("plain {page}"), "tag": "old"}})
+        })
+        .collect();
+    let rows_text = serde_json::to_string(&json_rows).unwrap();
+    assert_success(
+        &s.call("UpsertCollectionData", &data(&[]), &[("Rows", &rows_text)])
+            .await,
+    );
+    let by_ids = s
+        .call(
+            "UpdateCollectionDataMetadata",
+            &data(&[
+                ("Ids", r#"["m1","m2","missing"]"#),
+                ("Metadata", r#"{"title":"kiwi","page":"500"}"#),
+            ]),
+            &[],
+        )
+        .await;
+    assert_success(&by_ids);
+    assert_eq!(by_ids.body["AppliedRows"], 2);
+    let by_filter = s
+        .call(
+            "UpdateCollectionDataMetadata",
+            &data(&[
+                ("Filter", "page >= 30 AND page < 40"),
+                ("Metadata", r#"{"tag":null}"#),
+            ]),
+            &[],
+        )
+        .await;
+    assert_success(&by_filter);
+    assert_eq!(by_filter.body["AppliedRows"], 10);
+
+    // m1 is found by its own vector (distance 0): vector kept, metadata changed, tag kept.
+    let v: &'static str = Box::leak(serde_json::to_string(&rows[1].1).unwrap().into_boxed_str());
+    let got = s
+        .call(
+            "QueryCollectionData",
+            &data(&[("Vector", v), ("TopK", "1"), ("IncludeValues", "True")]),
+            &[],
+        )
+        .await;
+    assert_success(&got);
+    let m = &got.body["Matches"]["match"][0];
+    assert_eq!(m["Id"], "m1");
+    assert!(m["Score"].as_f64().unwrap().abs() < 1e-6, "{m}");
+    assert_eq!(
+        m["MetadataV2"],
+        serde_json::json!({"page": 500, "title": "kiwi", "tag": "old"})
+    );
+    let kiwi = s
+        .call(
+            "QueryCollectionData",
+            &data(&[("Content", "kiwi"), ("TopK", "10")]),
+            &[],
+        )
+        .await;
+    let mut ids: Vec<&str> = kiwi.body["Matches"]["match"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["m1", "m2"]);
+    let nulls = s
+        .call(
+            "QueryCollectionData",
+            &data(&[("Vector", "[0,0,0]"), ("TopK", "50"), ("Offset", "0")]),
+            &[("Filter", "tag IS NULL")],
+        )
+        .await;
+    assert_eq!(nulls.body["Total"], 10, "{}", nulls.body);
+
+    let both = s
+        .call(
+            "UpdateCollectionDataMetadata",
+            &data(&[
+                ("Ids", r#"["m1"]"#),
+                ("Filter", "page = 1"),
+                ("Metadata", r#"{"tag":"x"}"#),
+            ]),
+            &[],
+        )
+        .await;
+    assert_error(&both, StatusCode::BAD_REQUEST, "InvalidParameter");
+    let neither = s
+        .call(
+            "UpdateCollectionDataMetadata",
+            &data(&[("Metadata", r#"{"tag":"x"}"#)]),
+            &[],
+        )
+        .await;
+    assert_error(&neither, StatusCode::BAD_REQUEST, "MissingParameter");
+    let unknown = s
+        .call(
+            "UpdateCollectionDataMetadata",
+            &data(&[("Ids", r#"["m1"]"#), ("Metadata", r#"{"nope":1}"#)]),
+            &[],
+        )
+        .await;
+    assert_error(&unknown, StatusCode::BAD_REQUEST, "InvalidParameter");
+}
