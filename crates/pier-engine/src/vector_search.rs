@@ -30,6 +30,9 @@ pub struct VectorQuery<'a> {
     pub exact: Option<VectorMetric>,
 }
 
+/// A stored document and the timestamp of the version that wrote it.
+pub type TimestampedDoc = (Map<String, Value>, i64);
+
 /// A found document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VectorHit {
@@ -150,6 +153,26 @@ impl Engine {
     ) -> Result<Vec<Option<Map<String, Value>>>, EngineError> {
         pks.iter()
             .map(|pk| Ok(self.shared.docs.get(table.id, pk)?.and_then(|d| d.doc)))
+            .collect()
+    }
+
+    /// The stored documents of `pks`, each with the timestamp of the version that wrote it
+    /// (`None` for unknown or deleted keys). A read-modify-write pushes its result with that
+    /// `timestamp`: the applier then drops it when another write changed or deleted the
+    /// document in between (a newer version) instead of overwriting that write.
+    pub fn documents_with_timestamps(
+        &self,
+        table: &Table,
+        pks: &[&str],
+    ) -> Result<Vec<Option<TimestampedDoc>>, EngineError> {
+        pks.iter()
+            .map(|pk| {
+                Ok(self
+                    .shared
+                    .docs
+                    .get(table.id, pk)?
+                    .and_then(|d| d.doc.map(|doc| (doc, d.version.timestamp))))
+            })
             .collect()
     }
 

@@ -423,7 +423,8 @@ pub fn delete_collection_data(call: &Call) -> Result<Fields, AdbError> {
 }
 
 /// `UpdateCollectionDataMetadata`: sets `Metadata` on the rows named by `Ids` or matching
-/// `Filter`; `AppliedRows`.
+/// `Filter`, keeping their vectors and other fields; `AppliedRows` counts the rows found (a
+/// row written again by another call meanwhile keeps that call's state).
 pub fn update_collection_data_metadata(call: &Call) -> Result<Fields, AdbError> {
     let c = collections::open(call)?;
     let updates: Map<String, Value> = call
@@ -460,17 +461,22 @@ pub fn update_collection_data_metadata(call: &Call) -> Result<Fields, AdbError> 
     let pks: Vec<&str> = ids.iter().map(String::as_str).collect();
     let docs = call
         .engine
-        .documents(&c.table, &pks)
+        .documents_with_timestamps(&c.table, &pks)
         .map_err(AdbError::internal)?;
     let mut ops = Vec::new();
-    for mut doc in docs.into_iter().flatten() {
+    for (mut doc, timestamp) in docs.into_iter().flatten() {
         for (name, v) in &normalised {
             match v {
                 Some(v) => doc.insert(name.clone(), v.clone()),
                 None => doc.remove(name),
             };
         }
-        ops.push(add_op(&c.def, doc));
+        // The row as read, changed: with the read version's timestamp, a write of the row
+        // that lands between the read and this one wins (its vector is never overwritten
+        // with the one read, a deleted row never comes back).
+        let mut op = add_op(&c.def, doc);
+        op["timestamp"] = timestamp.into();
+        ops.push(op);
     }
     write(call, &c, &ops)?;
     let mut fields = Fields::new();
