@@ -23,7 +23,7 @@ import time
 import pytest
 from alibabacloud_gpdb20160503 import models as gpdb
 from alibabacloud_gpdb20160503.client import Client
-from alibabacloud_tea_openapi.exceptions import ClientException
+from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 from alibabacloud_tea_openapi.utils_models import Config
 from darabonba.runtime import RuntimeOptions
 
@@ -146,6 +146,25 @@ def test_unknown_action_and_wrong_secret_are_client_errors(pier):
     with pytest.raises(ClientException) as err:
         bad.list_namespaces_with_options(gpdb.ListNamespacesRequest(**adb.manager()), adb.runtime)
     assert err.value.status_code == 400 and err.value.code == "SignatureDoesNotMatch"
+
+
+@pytest.mark.parametrize("signature", ["acs3", "v2"])
+def test_sts_credentials_pass_through(pier, signature):
+    # An STS token travels as the signed header x-acs-security-token (ACS3) or the parameter
+    # SecurityToken (v2); pier accepts it and verifies the signature with the AccessKey.
+    def client(secret):
+        config = Config(access_key_id=pier.key_id, access_key_secret=secret, endpoint=pier.endpoint,
+                        protocol="http", region_id=REGION, security_token="STS.pier-test-token")
+        if signature == "v2":
+            config.signature_algorithm = "v2"
+        return Client(config)
+    request = gpdb.ListNamespacesRequest(dbinstance_id=INSTANCE, region_id=REGION,
+                                         manager_account=pier.manager_account,
+                                         manager_account_password=pier.manager_password)
+    body = client(pier.secret).list_namespaces_with_options(request, RuntimeOptions()).body
+    assert body.status == "success" and body.count == len(body.namespaces.namespace or [])
+    err = client_error(lambda: client("wrong").list_namespaces_with_options(request, RuntimeOptions()))
+    assert err.status_code == 400 and err.code == "SignatureDoesNotMatch"
 
 
 def test_first_start_creates_and_prints_the_manager_account(tmp_path):
@@ -365,6 +384,31 @@ def test_vector_queries_match_brute_force(http_adb, metric):
     c.drop()
 
 
+@pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
+def test_metrics_override_ranks_by_the_requested_metric(http_adb, metric):
+    # The index is built for another metric; the query's Metrics wins (an exact scan).
+    index_metric = {"l2": "cosine", "ip": "l2", "cosine": "ip"}[metric]
+    c = Collection(http_adb, index_metric)
+    rows = rows_data()
+    c.upsert(rows)
+    q = [0.3, -0.2, 0.9, 0.1]
+    keep = lambda r: r["Metadata"]["page"] >= 5 and not r["Metadata"]["ok"]
+    want = brute(rows, q, metric, keep)
+    assert [w[0] for w in want[:6]] != [w[0] for w in brute(rows, q, index_metric, keep)[:6]]
+    got = c.query(vector=q, top_k=4, offset=2, metrics=metric, filter="page >= 5 AND ok = false",
+                  include_values=True, include_metadata_fields="page")
+    assert [m.id for m in got.matches.match] == [w[0] for w in want[2:6]]
+    assert got.total == len(want)
+    for m, (rid, s) in zip(got.matches.match, want[2:6]):
+        assert m.score == pytest.approx(s, rel=1e-4, abs=1e-5)
+        assert m.values.value == pytest.approx(next(r["Vector"] for r in rows if r["Id"] == rid))
+        assert set(m.metadata) == {"page"}
+    # The index's own metric, named, is the index's search.
+    same = c.query(vector=q, top_k=3, metrics=index_metric)
+    assert [m.id for m in same.matches.match] == [w[0] for w in brute(rows, q, index_metric)[:3]]
+    c.drop()
+
+
 def test_upsert_update_delete(http_adb):
     c = Collection(http_adb, "l2")
     rows = rows_data(12)
@@ -418,6 +462,81 @@ def test_upsert_update_delete(http_adb):
         assert sorted(m.id for m in got.matches.match) == odd, flt
     err = client_error(lambda: c.query(vector=vec(0), top_k=5, filter="page <@ '[1]'"))
     assert err.status_code == 400 and "not a json/jsonb column" in err.message
+    c.drop()
+
+
+def test_modify_collection_and_vector_indexes(adb):
+    c = Collection(adb, "l2")
+    rows = rows_data(20)
+    c.upsert(rows)
+    ops = {"operations": [{"operator": "add", "newMetaName": "color", "newMetaType": "text",
+                           "fullTextRetrieval": True},
+                          {"operator": "add", "newMetaName": "rank", "newMetaType": "bigint"}]}
+    resp = adb.client.modify_collection_with_options(gpdb.ModifyCollectionRequest(
+        **c.data(metadata=json.dumps(ops))), adb.runtime).body
+    assert resp.status == "success"
+    assert json.loads(resp.metadata) == {"title": "text", "page": "int", "score": "double precision",
+                                         "ok": "boolean", "tags": "text[]", "meta": "jsonb",
+                                         "color": "text", "rank": "bigint"}
+    d = adb.client.describe_collection_with_options(gpdb.DescribeCollectionRequest(**c.data()), adb.runtime).body
+    assert d.metadata["rank"] == "bigint" and d.full_text_retrieval_fields == "title,color"
+    # The rows already there keep their data and have no value for the new fields.
+    q = [0.3, -0.2, 0.9, 0.1]
+    got = c.query(vector=q, top_k=5, filter="color IS NULL AND page < 10")
+    assert [m.id for m in got.matches.match] == [w[0] for w in brute(rows, q, "l2",
+                                                 lambda r: r["Metadata"]["page"] < 10)[:5]]
+    new = {"Id": "new", "Metadata": {"title": "plain", "page": 99, "color": "ultramarine", "rank": 7},
+           "Vector": [5, 5, 5, 5]}
+    c.upsert([new])
+    got = c.query(vector=q, top_k=5, filter="rank > 6").matches.match
+    assert [m.id for m in got] == ["new"] and got[0].metadata_v2["color"] == "ultramarine"
+    assert [m.id for m in c.query(content="ultramarine", top_k=5).matches.match] == ["new"]
+    for op, says in [({"operator": "add", "newMetaName": "page", "newMetaType": "int"}, "already"),
+                     ({"operator": "add", "newMetaName": "source", "newMetaType": "int"}, "reserved"),
+                     ({"operator": "add", "newMetaName": "n", "newMetaType": "int",
+                       "fullTextRetrieval": True}, "not a text column")]:
+        err = client_error(lambda: adb.client.modify_collection_with_options(gpdb.ModifyCollectionRequest(
+            **c.data(metadata=json.dumps({"operations": [op]}))), adb.runtime))
+        assert err.status_code == 400 and says in err.message, (op, err.message)
+    with pytest.raises(ServerException) as err:  # 501: not implemented
+        adb.client.modify_collection_with_options(gpdb.ModifyCollectionRequest(
+            **c.data(metadata=json.dumps({"operations": [{"operator": "replace", "oldMetaName": "page",
+                                                          "newMetaName": "pages"}]}))), adb.runtime)
+    assert err.value.status_code == 501 and err.value.code == "Unsupported" and "'add'" in err.value.message
+
+    # CreateVectorIndex with another metric and HNSW parameters rebuilds the index: searches
+    # without Metrics now rank by it.
+    all_rows = rows + [new]
+    resp = adb.client.create_vector_index_with_options(gpdb.CreateVectorIndexRequest(
+        **adb.manager(namespace=c.ns, collection=c.name, dimension=DIM, metrics="ip", hnsw_m=32,
+                      hnsw_ef_construction=100, pq_enable=0)), adb.runtime).body
+    assert resp.status == "success"
+    d = adb.client.describe_collection_with_options(gpdb.DescribeCollectionRequest(**c.data()), adb.runtime).body
+    assert d.metrics == "ip"
+    want = brute(all_rows, q, "ip")[:5]
+    got = c.query(vector=q, top_k=5).matches.match
+    assert [m.id for m in got] == [w[0] for w in want]
+    assert [m.score for m in got] == pytest.approx([w[1] for w in want], rel=1e-4)
+    err = client_error(lambda: adb.client.create_vector_index_with_options(gpdb.CreateVectorIndexRequest(
+        **adb.manager(namespace=c.ns, collection=c.name, dimension=DIM + 1)), adb.runtime))
+    assert err.status_code == 400 and f"Dimension {DIM}" in err.message
+    err = client_error(lambda: adb.client.create_vector_index_with_options(gpdb.CreateVectorIndexRequest(
+        **adb.manager(namespace=c.ns, collection=c.name, dimension=DIM, type="Sparse")), adb.runtime))
+    assert err.status_code == 400 and "SupportSparse" in err.message
+    err = client_error(lambda: adb.client.create_vector_index_with_options(gpdb.CreateVectorIndexRequest(
+        **adb.manager(namespace=c.ns, collection="nope", dimension=DIM)), adb.runtime))
+    assert err.status_code == 404 and err.code == "Collection.NotExist"
+
+    # DeleteVectorIndex: the same answers, by exact scans; CreateVectorIndex brings an index back.
+    resp = adb.client.delete_vector_index_with_options(gpdb.DeleteVectorIndexRequest(
+        **adb.manager(namespace=c.ns, collection=c.name)), adb.runtime).body
+    assert resp.status == "success"
+    got = c.query(vector=q, top_k=5, filter="page >= 3").matches.match
+    assert [m.id for m in got] == [w[0] for w in brute(all_rows, q, "ip", lambda r: r["Metadata"]["page"] >= 3)[:5]]
+    adb.client.create_vector_index_with_options(gpdb.CreateVectorIndexRequest(
+        **adb.manager(namespace=c.ns, collection=c.name, dimension=DIM, metrics="cosine")), adb.runtime)
+    got = c.query(vector=q, top_k=5).matches.match
+    assert [m.id for m in got] == [w[0] for w in brute(all_rows, q, "cosine")[:5]]
     c.drop()
 
 

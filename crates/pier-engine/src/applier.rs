@@ -13,7 +13,7 @@ use crate::entry::LogEntry;
 use crate::outcomes::{DocFailure, RequestOutcome};
 use crate::table::Table;
 use crate::vector_queue::{self, VectorQueue};
-use crate::vectors::{PreparedVectors, VECTOR_KEY_FIELD};
+use crate::vectors::PreparedVectors;
 use pier_model::{Cmd, Code, normalize_fields, parse_operations};
 use serde_json::Map;
 use std::sync::Arc;
@@ -349,14 +349,7 @@ fn index_state(
         Some(doc) => {
             let key = shared.vector_keys.key_for(table.id, pk)?;
             pending.push(vectors.prepare(key, Some(doc)));
-            // Vectors are served from the graphs and the store, not from the text index.
-            let mut attributes: Map<String, serde_json::Value> = doc
-                .iter()
-                .filter(|(name, _)| !vectors.is_vector_field(name))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            attributes.insert(VECTOR_KEY_FIELD.to_string(), key.into());
-            table.index.upsert(pk, &attributes)?;
+            table.index.upsert(pk, &vectors.attributes(key, doc))?;
         }
         None => {
             if let Some(key) = shared.vector_keys.key_of(table.id, pk)? {

@@ -43,8 +43,8 @@ impl std::fmt::Display for AppQuota {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct TableRecord {
-    name: String,
-    id: u64,
+    pub(crate) name: String,
+    pub(crate) id: u64,
 }
 
 /// Which API an app (a set of tables) was created through and is served by.
@@ -82,18 +82,46 @@ pub struct NewApp {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct AppRecord {
     id: u64,
-    name: String,
+    pub(crate) name: String,
     app_type: AppType,
-    schema: Schema,
+    pub(crate) schema: Schema,
     quota: AppQuota,
     created_at_ms: u64,
-    tables: Vec<TableRecord>,
+    pub(crate) tables: Vec<TableRecord>,
     #[serde(default)]
     kind: AppKind,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    vectors: Vec<VectorIndexSpec>,
+    pub(crate) vectors: Vec<VectorIndexSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    dialect_schema: Option<serde_json::Value>,
+    pub(crate) dialect_schema: Option<serde_json::Value>,
+    /// How many times [`crate::Engine::alter`] rebuilt the derived indexes: it names their
+    /// directories ([`derived_dir`]), so a rebuild switches to its new ones in one catalog write.
+    #[serde(default)]
+    pub(crate) generation: u64,
+}
+
+impl AppRecord {
+    /// The record after a change of the schema, the vector indexes and the dialect's schema.
+    pub(crate) fn changed(
+        &self,
+        schema: Schema,
+        vectors: Vec<VectorIndexSpec>,
+        dialect_schema: Option<serde_json::Value>,
+        generation: u64,
+    ) -> AppRecord {
+        AppRecord {
+            schema,
+            vectors,
+            dialect_schema,
+            generation,
+            ..self.clone()
+        }
+    }
+
+    /// Whether `schema` and `vectors` are what the record holds (no rebuild needed).
+    pub(crate) fn same_indexes(&self, schema: &Schema, vectors: &[VectorIndexSpec]) -> bool {
+        &self.schema == schema && self.vectors == vectors
+    }
 }
 
 /// An open app.
@@ -217,6 +245,20 @@ pub(crate) fn app_dir(config: &EngineConfig, app_id: u64) -> PathBuf {
     config.data_dir.join("apps").join(app_id.to_string())
 }
 
+/// Where a table's files live.
+pub(crate) fn table_dir(config: &EngineConfig, r: &AppRecord, table_id: u64) -> PathBuf {
+    app_dir(config, r.id).join(table_id.to_string())
+}
+
+/// The directory of a table's derived index `kind` (`index`: text and filters, `vectors`: the
+/// graphs) of `generation` (0: as created).
+pub(crate) fn derived_dir(table_dir: &std::path::Path, kind: &str, generation: u64) -> PathBuf {
+    match generation {
+        0 => table_dir.join(kind),
+        g => table_dir.join(format!("{kind}.{g}")),
+    }
+}
+
 /// Opens an app's tables and starts their appliers.
 pub(crate) fn open_app(shared: &Arc<Shared>, r: AppRecord) -> Result<App, EngineError> {
     let mut tables = BTreeMap::new();
@@ -227,7 +269,7 @@ pub(crate) fn open_app(shared: &Arc<Shared>, r: AppRecord) -> Result<App, Engine
                 tr.name, r.name
             ))
         })?;
-        let dir = app_dir(&shared.config, r.id).join(tr.id.to_string());
+        let dir = table_dir(&shared.config, &r, tr.id);
         let log = Log::open(
             &dir.join("log"),
             LogOptions {
@@ -236,7 +278,7 @@ pub(crate) fn open_app(shared: &Arc<Shared>, r: AppRecord) -> Result<App, Engine
         )
         .map_err(|e| EngineError::Storage(e.to_string()))?;
         let (search, filters) = pier_model::schema::table_indexes(&r.schema, &tr.name);
-        let index = TableIndex::open(&dir.join("index"), &search, &filters)
+        let index = TableIndex::open(&derived_dir(&dir, "index", r.generation), &search, &filters)
             .map_err(|e| EngineError::Storage(e.to_string()))?;
         let mut checkpoint = index
             .checkpoint()
@@ -244,8 +286,11 @@ pub(crate) fn open_app(shared: &Arc<Shared>, r: AppRecord) -> Result<App, Engine
         let vectors = if r.vectors.is_empty() || !schema.primary_table {
             None
         } else {
-            let set = VectorSet::open(&dir.join("vectors"), r.vectors.clone())
-                .map_err(|e| EngineError::Storage(e.to_string()))?;
+            let set = VectorSet::open(
+                &derived_dir(&dir, "vectors", r.generation),
+                r.vectors.clone(),
+            )
+            .map_err(|e| EngineError::Storage(e.to_string()))?;
             crate::sparse::rebuild(shared, tr.id, &set)
                 .map_err(|e| EngineError::Storage(e.to_string()))?;
             // The log is kept from the older of the two checkpoints; replay from there.
@@ -341,13 +386,29 @@ impl Catalog {
             kind: new.kind,
             vectors: new.vectors,
             dialect_schema: new.dialect_schema,
+            generation: 0,
         };
-        self.apps.insert(
-            format!("{APP_PREFIX}{}", new.name),
-            serde_json::to_vec(&record).expect("plain struct"),
-        )?;
-        self.persist()?;
+        self.put(&record)?;
         Ok(record)
+    }
+
+    /// The record of app `name`.
+    pub fn get(&self, name: &str) -> Result<Option<AppRecord>, EngineError> {
+        let Some(v) = self.apps.get(format!("{APP_PREFIX}{name}"))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&v)
+            .map(Some)
+            .map_err(|e| EngineError::Storage(format!("damaged catalog entry: {e}")))
+    }
+
+    /// Writes an app's record (durably).
+    pub fn put(&self, record: &AppRecord) -> Result<(), EngineError> {
+        self.apps.insert(
+            format!("{APP_PREFIX}{}", record.name),
+            serde_json::to_vec(record).expect("plain struct"),
+        )?;
+        self.persist()
     }
 
     pub fn delete(&self, name: &str) -> Result<(), EngineError> {

@@ -4,6 +4,7 @@
 //! It knows nothing about HTTP: dialects call [`Engine::push`] with a table and a body and get a
 //! receipt (durable) or a rejection (a code and a message).
 
+mod alter;
 mod applier;
 mod catalog;
 pub mod docstore;
@@ -21,6 +22,7 @@ mod vector_queue;
 pub mod vector_search;
 pub mod vectors;
 
+pub use alter::AppChange;
 pub use catalog::{App, AppInfo, AppKind, AppQuota, NewApp, TableInfo};
 pub use keys::{AccessKey, KeyStore};
 pub use outcomes::{DocFailure, ErrorFilter, RequestOutcome};
@@ -82,6 +84,9 @@ pub enum EngineError {
     /// No such sync source; the message names it.
     #[error("{0}")]
     SyncNotFound(String),
+    /// The app is in use and cannot be changed now; the message says when to retry.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl From<fjall::Error> for EngineError {
@@ -193,6 +198,44 @@ impl Shared {
     }
 }
 
+/// Checks vector index specs and, if there are any, gives the primary table the integer
+/// attribute [`vectors::VECTOR_KEY_FIELD`] (once).
+fn prepare_vectors(
+    schema: &mut pier_model::Schema,
+    specs: &[vectors::VectorIndexSpec],
+) -> Result<(), EngineError> {
+    for spec in specs {
+        spec.validate()
+            .map_err(|e| EngineError::Invalid(format!("vector index '{}': {e}", spec.name)))?;
+    }
+    if specs.is_empty() {
+        return Ok(());
+    }
+    let primary = schema
+        .tables
+        .iter_mut()
+        .find(|t| t.primary_table)
+        .ok_or_else(|| EngineError::Invalid("the schema has no primary table".into()))?;
+    if primary
+        .fields
+        .iter()
+        .any(|f| f.name == vectors::VECTOR_KEY_FIELD)
+    {
+        return Ok(());
+    }
+    primary.fields.push(pier_model::FieldSchema {
+        name: vectors::VECTOR_KEY_FIELD.to_string(),
+        field_type: pier_model::FieldType::Int,
+        primary_key: false,
+        join_with: None,
+    });
+    schema
+        .indexes
+        .filter_fields
+        .push(vectors::VECTOR_KEY_FIELD.to_string());
+    Ok(())
+}
+
 /// The engine of one data dir.
 pub struct Engine {
     shared: Arc<Shared>,
@@ -201,6 +244,10 @@ pub struct Engine {
     upload_jobs: jobs::UploadJobs,
     catalog: catalog::Catalog,
     apps: RwLock<BTreeMap<String, Arc<App>>>,
+    /// Held by [`Engine::alter`]: one app change at a time.
+    altering: Mutex<()>,
+    /// The app [`Engine::alter`] is rebuilding, if any.
+    rebuilding: Mutex<Option<String>>,
     request_counter: AtomicU64,
 }
 
@@ -244,6 +291,8 @@ impl Engine {
             namespaces,
             upload_jobs,
             apps: RwLock::new(BTreeMap::new()),
+            altering: Mutex::new(()),
+            rebuilding: Mutex::new(None),
             request_counter: AtomicU64::new(rand::random::<u64>() % 10_000_000_000),
             shared,
         };
@@ -309,28 +358,7 @@ impl Engine {
     /// table gets the integer attribute [`vectors::VECTOR_KEY_FIELD`] (for filtered vector
     /// searches) and its vector fields are left out of the text index's stored source.
     pub fn create(&self, mut new: NewApp) -> Result<AppInfo, EngineError> {
-        for spec in &new.vectors {
-            spec.validate()
-                .map_err(|e| EngineError::Invalid(format!("vector index '{}': {e}", spec.name)))?;
-        }
-        if !new.vectors.is_empty() {
-            let primary = new
-                .schema
-                .tables
-                .iter_mut()
-                .find(|t| t.primary_table)
-                .ok_or_else(|| EngineError::Invalid("the schema has no primary table".into()))?;
-            primary.fields.push(pier_model::FieldSchema {
-                name: vectors::VECTOR_KEY_FIELD.to_string(),
-                field_type: pier_model::FieldType::Int,
-                primary_key: false,
-                join_with: None,
-            });
-            new.schema
-                .indexes
-                .filter_fields
-                .push(vectors::VECTOR_KEY_FIELD.to_string());
-        }
+        prepare_vectors(&mut new.schema, &new.vectors)?;
         let mut apps = self.apps.write();
         if apps.contains_key(&new.name) {
             return Err(EngineError::AppExists(new.name));

@@ -41,6 +41,9 @@ pub struct SparseQuery<'a> {
     pub ef: Option<usize>,
     /// Keep only documents for which this filter holds.
     pub filter: Option<&'a pier_query::Expr>,
+    /// Score the dense vector by an exact scan with this metric (the index's or another; it
+    /// must be inner product or cosine) instead of searching the graph.
+    pub exact: Option<VectorMetric>,
 }
 
 impl Engine {
@@ -78,7 +81,7 @@ impl Engine {
                     spec.dimension
                 )));
             }
-            if spec.metric == VectorMetric::L2 {
+            if q.exact.unwrap_or(spec.metric) == VectorMetric::L2 {
                 return Err(invalid(format!(
                     "index '{}' ranks by squared Euclidean distance (lower is better), which cannot be added to a sparse inner product; send the sparse vector alone or use an inner-product index",
                     spec.name
@@ -123,6 +126,7 @@ impl Engine {
                     filter: set.as_ref().map(|_| &test as &dyn Fn(u64) -> bool),
                     filter_matches_hint: passing.as_ref().map(Vec::len),
                     candidates: None,
+                    exact: q.exact.map(VectorMetric::to_index),
                 })?;
                 let keys: Vec<u64> = by_sparse.iter().map(|(k, _)| *k).collect();
                 if !keys.is_empty() {
@@ -130,6 +134,7 @@ impl Engine {
                     add_dense(&SearchOptions {
                         k: keys.len(),
                         candidates: Some(&keys),
+                        exact: q.exact.map(VectorMetric::to_index),
                         ..SearchOptions::default()
                     })?;
                 }

@@ -5,7 +5,7 @@
 //! columns of the last commit). When few documents pass, they are scored exactly; otherwise the
 //! graph is searched with the set as a membership test during traversal (`pier_vector` picks).
 
-use crate::vectors::VECTOR_KEY_FIELD;
+use crate::vectors::{VECTOR_KEY_FIELD, VectorMetric};
 use crate::{Engine, EngineError, Table};
 use pier_vector::SearchOptions;
 use serde_json::{Map, Value};
@@ -25,7 +25,13 @@ pub struct VectorQuery<'a> {
     pub ef: Option<usize>,
     /// Keep only documents for which this filter holds.
     pub filter: Option<&'a pier_query::Expr>,
+    /// Answer by an exact scan scoring with this metric (the index's or another) instead of
+    /// searching the graph; scores follow [`VectorHit::score`]'s convention for that metric.
+    pub exact: Option<VectorMetric>,
 }
+
+/// A stored document and the timestamp of the version that wrote it.
+pub type TimestampedDoc = (Map<String, Value>, i64);
 
 /// A found document.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,6 +131,7 @@ impl Engine {
             filter: set.as_ref().map(|_| &test as &dyn Fn(u64) -> bool),
             filter_matches_hint: passing.as_ref().map(Vec::len),
             candidates: None,
+            exact: q.exact.map(VectorMetric::to_index),
         };
         let found = graph
             .search_with(q.vector, &opts)
@@ -146,6 +153,26 @@ impl Engine {
     ) -> Result<Vec<Option<Map<String, Value>>>, EngineError> {
         pks.iter()
             .map(|pk| Ok(self.shared.docs.get(table.id, pk)?.and_then(|d| d.doc)))
+            .collect()
+    }
+
+    /// The stored documents of `pks`, each with the timestamp of the version that wrote it
+    /// (`None` for unknown or deleted keys). A read-modify-write pushes its result with that
+    /// `timestamp`: the applier then drops it when another write changed or deleted the
+    /// document in between (a newer version) instead of overwriting that write.
+    pub fn documents_with_timestamps(
+        &self,
+        table: &Table,
+        pks: &[&str],
+    ) -> Result<Vec<Option<TimestampedDoc>>, EngineError> {
+        pks.iter()
+            .map(|pk| {
+                Ok(self
+                    .shared
+                    .docs
+                    .get(table.id, pk)?
+                    .and_then(|d| d.doc.map(|doc| (doc, d.version.timestamp))))
+            })
             .collect()
     }
 

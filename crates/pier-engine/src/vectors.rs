@@ -49,7 +49,7 @@ pub enum VectorMetric {
 }
 
 impl VectorMetric {
-    fn to_index(self) -> Metric {
+    pub(crate) fn to_index(self) -> Metric {
         match self {
             VectorMetric::L2 => Metric::L2,
             VectorMetric::Ip => Metric::InnerProduct,
@@ -356,6 +356,18 @@ impl VectorSet {
                     .as_ref()
                     .is_some_and(|f| f.indices == name || f.values == name)
         })
+    }
+
+    /// What the text index holds of document `doc` with vector key `key`: its fields but the
+    /// vectors (served from the graphs and the store), plus [`VECTOR_KEY_FIELD`].
+    pub(crate) fn attributes(&self, key: u64, doc: &Map<String, Value>) -> Map<String, Value> {
+        let mut attributes: Map<String, Value> = doc
+            .iter()
+            .filter(|(name, _)| !self.is_vector_field(name))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        attributes.insert(VECTOR_KEY_FIELD.to_string(), key.into());
+        attributes
     }
 
     /// The sparse indexes.

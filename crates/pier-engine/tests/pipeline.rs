@@ -155,3 +155,51 @@ fn synchronous_rejections_change_nothing() {
     );
     e.shutdown();
 }
+
+/// A read-modify-write pushed with the timestamp `documents_with_timestamps` gave loses to a
+/// write (or a delete) that landed after the read, and applies when none did.
+#[test]
+fn read_modify_write_with_the_read_timestamp_never_overwrites_a_newer_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    e.create_app("shop", AppType::Advanced, &schema(), AppQuota::default())
+        .unwrap();
+    let r = push(
+        &e,
+        json!([{"cmd": "add", "fields": {"id": "1", "title": "first", "n": 1}},
+               {"cmd": "add", "fields": {"id": "2", "title": "first", "n": 1}},
+               {"cmd": "add", "fields": {"id": "3", "title": "first", "n": 1}}]),
+    );
+    wait_visible(&r);
+    let read = e
+        .documents_with_timestamps(&r.table, &["1", "2", "3", "404"])
+        .unwrap();
+    assert!(read[3].is_none());
+    let (doc, ts) = read[0].clone().unwrap();
+    assert_eq!(doc["title"], json!("first"));
+    // Another write of 1 and a delete of 2 land after the read (a later receive time).
+    std::thread::sleep(Duration::from_millis(5));
+    wait_visible(&push(
+        &e,
+        json!([{"cmd": "add", "fields": {"id": "1", "title": "newer", "n": 2}},
+               {"cmd": "delete", "fields": {"id": "2"}}]),
+    ));
+    let stale: Vec<serde_json::Value> = read[..3]
+        .iter()
+        .zip(["1", "2", "3"])
+        .map(|(d, id)| {
+            let (_, ts) = d.clone().unwrap();
+            json!({"cmd": "add", "timestamp": ts, "fields": {"id": id, "title": "modified", "n": 1}})
+        })
+        .collect();
+    assert!(ts > 0);
+    let last = push(&e, json!(stale));
+    wait_visible(&last);
+    let now = e
+        .documents_with_timestamps(&last.table, &["1", "2", "3"])
+        .unwrap();
+    assert_eq!(now[0].as_ref().unwrap().0["title"], json!("newer"));
+    assert!(now[1].is_none(), "a deleted document stays deleted");
+    assert_eq!(now[2].as_ref().unwrap().0["title"], json!("modified"));
+    e.shutdown();
+}

@@ -338,6 +338,7 @@ async fn fetch(
 fn check(engine: &Engine, job: &mut UploadJob, file: &Path, ops: &Path) -> Result<u64, Stop> {
     let io =
         |e: std::io::Error| Stop::Failed(format!("pier could not read or spool the file: {e}"));
+    wait_for_rebuild(engine, job);
     let c = collections::open_app(engine, &job.app)
         .ok_or(Stop::Gone)?
         .def;
@@ -446,6 +447,14 @@ fn apply(
     Ok(last)
 }
 
+/// Waits while the job's collection is being rebuilt (`ModifyCollection`, `CreateVectorIndex`):
+/// it is missing meanwhile, not gone.
+fn wait_for_rebuild(engine: &Engine, job: &UploadJob) {
+    while engine.is_rebuilding(&job.app) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Pushes one batch, waiting while the table's backlog is full.
 fn push(
     engine: &Engine,
@@ -456,6 +465,9 @@ fn push(
         // The operations were built by `row_op` from checked rows: no second parse on receipt.
         match engine.push_checked(&job.app, &job.table, batch, engine.new_request_id()) {
             Ok(receipt) => return Ok((receipt.table, receipt.seq)),
+            Err(r) if r.code == Code::APP_NOT_FOUND && engine.is_rebuilding(&job.app) => {
+                wait_for_rebuild(engine, job);
+            }
             Err(r) if r.code == Code::APP_NOT_FOUND => return Err(Stop::Gone),
             Err(r) if r.retry_after_secs.is_some() && r.code != Code::INTERNAL => {
                 // The applier is behind: wait for it, as a client would.

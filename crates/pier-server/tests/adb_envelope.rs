@@ -119,6 +119,19 @@ impl Server {
         query: &[(&str, &str)],
         form: &[(&str, &str)],
     ) -> Answer {
+        self.call_with(scheme, (method, host, action), query, form, &[])
+            .await
+    }
+
+    /// [`Server::call_as`] with `extra` headers, signed (ACS3) like the others.
+    async fn call_with(
+        &self,
+        scheme: Scheme,
+        (method, host, action): (&str, &str, &str),
+        query: &[(&str, &str)],
+        form: &[(&str, &str)],
+        extra: &[(&str, &str)],
+    ) -> Answer {
         let mut query = pairs(query);
         let body = encode_params(&pairs(form));
         let mut headers = pairs(&[
@@ -127,6 +140,7 @@ impl Server {
             ("x-acs-version", "2016-05-03"),
             ("accept", "application/json"),
         ]);
+        headers.extend(pairs(extra));
         if !form.is_empty() {
             headers.push(("content-type".into(), FORM.into()));
         }
@@ -401,7 +415,7 @@ async fn manager_credentials_and_parameters_are_checked() {
     assert_error(&a, StatusCode::BAD_REQUEST, "InvalidParameter");
     let a = s.ddl("CreateNamespace", &[("Namespace", "ns2")]).await;
     assert_error(&a, StatusCode::BAD_REQUEST, "MissingParameter");
-    let a = s.ddl("CreateVectorIndex", &[]).await;
+    let a = s.ddl("CreateDocumentCollection", &[]).await;
     assert_error(&a, StatusCode::NOT_FOUND, "InvalidAction.NotFound");
 }
 
@@ -1183,4 +1197,595 @@ async fn sparse_vectors_over_http() {
         )
         .await;
     assert_ranked(&got, &[("a", 2.0)]);
+}
+
+/// The collection's rows for the metric tests: vectors of varied length and direction, so that
+/// l2, ip and cosine rank them differently.
+fn metric_rows() -> Vec<(String, [f64; 3], i64)> {
+    (0..40)
+        .map(|i| {
+            let x = f64::from(i);
+            let len = 0.5 + (x * 1.3).sin().abs() * 4.0;
+            (
+                format!("m{i}"),
+                [
+                    len * (x * 0.4).cos(),
+                    len * (x * 0.4).sin(),
+                    (x * 0.9).cos(),
+                ],
+                i64::from(i),
+            )
+        })
+        .collect()
+}
+
+/// The best `k` rows of `rows` with page ≥ `min_page` by `metric`, with AnalyticDB's scores
+/// (Euclidean distance ascending, inner product or cosine similarity descending).
+fn brute_force(
+    rows: &[(String, [f64; 3], i64)],
+    q: [f64; 3],
+    metric: &str,
+    min_page: i64,
+) -> Vec<(String, f64)> {
+    let dot = |a: &[f64; 3], b: &[f64; 3]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let mut all: Vec<(String, f64)> = rows
+        .iter()
+        .filter(|r| r.2 >= min_page)
+        .map(|(id, v, _)| {
+            let score = match metric {
+                "l2" => v
+                    .iter()
+                    .zip(q)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f64>()
+                    .sqrt(),
+                "ip" => dot(v, &q),
+                _ => dot(v, &q) / (dot(v, v).sqrt() * dot(&q, &q).sqrt()),
+            };
+            (id.clone(), score)
+        })
+        .collect();
+    all.sort_by(|a, b| {
+        let o = a.1.total_cmp(&b.1);
+        if metric == "l2" { o } else { o.reverse() }
+    });
+    all
+}
+
+/// `Metrics` other than the index's: an exact scan by the requested metric, with the filter,
+/// `TopK`, `Offset`/`Total`, `IncludeValues` and `IncludeMetadataFields` as on the index's.
+#[tokio::test]
+async fn metrics_override_scans_exactly_by_the_requested_metric() {
+    let s = start(ServerOptions::default()).await;
+    assert_success(
+        &s.ddl(
+            "CreateNamespace",
+            &[("Namespace", "nsm"), ("NamespacePassword", "pwm")],
+        )
+        .await,
+    );
+    assert_success(
+        &s.ddl(
+            "CreateCollection",
+            &[
+                ("Namespace", "nsm"),
+                ("Collection", "mx"),
+                ("Dimension", "3"),
+                ("Metrics", "l2"),
+                ("Metadata", r#"{"page":"int","title":"text"}"#),
+            ],
+        )
+        .await,
+    );
+    let data = |extra: &[(&'static str, &'static str)]| {
+        let mut q = vec![
+            ("DBInstanceId", "gp-test"),
+            ("RegionId", "cn-hangzhou"),
+            ("Namespace", "nsm"),
+            ("NamespacePassword", "pwm"),
+            ("Collection", "mx"),
+        ];
+        q.extend_from_slice(extra);
+        q
+    };
+    let rows = metric_rows();
+    let json_rows: Vec<Value> = rows
+        .iter()
+        .map(|(id, v, page)| {
+            serde_json::json!({"Id": id, "Vector": v,
+                "Metadata": {"page": page, "title": format!("t{page}")}})
+        })
+        .collect();
+    let rows_text = serde_json::to_string(&json_rows).unwrap();
+    assert_success(
+        &s.call("UpsertCollectionData", &data(&[]), &[("Rows", &rows_text)])
+            .await,
+    );
+    let q = [1.5, -0.5, 0.25];
+    let mut orders = Vec::new();
+    for metric in ["l2", "ip", "cosine", "IP"] {
+        let want = brute_force(&rows, q, &metric.to_ascii_lowercase(), 10);
+        let got = s
+            .call(
+                "QueryCollectionData",
+                &data(&[
+                    ("Vector", "[1.5,-0.5,0.25]"),
+                    ("Metrics", metric),
+                    ("TopK", "4"),
+                    ("Offset", "1"),
+                    ("IncludeValues", "True"),
+                    ("IncludeMetadataFields", "page"),
+                ]),
+                &[("Filter", "page >= 10")],
+            )
+            .await;
+        assert_success(&got);
+        assert_eq!(got.body["Total"], 30, "{metric}");
+        let matches = got.body["Matches"]["match"].as_array().unwrap();
+        let ids: Vec<&str> = matches.iter().map(|m| m["Id"].as_str().unwrap()).collect();
+        assert_eq!(
+            ids,
+            want[1..5].iter().map(|w| w.0.as_str()).collect::<Vec<_>>(),
+            "{metric}: {}",
+            got.body
+        );
+        for (m, (id, score)) in matches.iter().zip(&want[1..5]) {
+            assert!(
+                (m["Score"].as_f64().unwrap() - score).abs() < 1e-4,
+                "{metric}: {m} vs {score}"
+            );
+            let (_, v, page) = rows.iter().find(|r| &r.0 == id).unwrap();
+            assert_eq!(m["MetadataV2"], serde_json::json!({"page": page}));
+            let values: Vec<f64> = serde_json::from_value(m["Values"]["value"].clone()).unwrap();
+            assert!(values.iter().zip(v).all(|(a, b)| (a - b).abs() < 1e-6));
+        }
+        orders.push(ids.iter().map(|i| i.to_string()).collect::<Vec<_>>());
+    }
+    // The data ranks differently by metric, so the override is not the index's order.
+    assert_ne!(orders[0], orders[1]);
+    assert_ne!(orders[1], orders[2]);
+    assert_eq!(orders[1], orders[3]);
+
+    // An unknown metric says which ones exist.
+    let bad = s
+        .call(
+            "QueryCollectionData",
+            &data(&[("Vector", "[1,0,0]"), ("Metrics", "hamming"), ("TopK", "1")]),
+            &[],
+        )
+        .await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "InvalidParameter");
+    assert!(
+        bad.body["Message"]
+            .as_str()
+            .unwrap()
+            .contains("send l2, ip or cosine"),
+        "{}",
+        bad.body
+    );
+}
+
+/// `ModifyCollection` adds columns, `CreateVectorIndex` changes the index's metric and HNSW
+/// parameters (both rebuild the collection's indexes from its rows), `DeleteVectorIndex` makes
+/// searches exact scans; the rows and their answers survive each.
+#[tokio::test]
+async fn collection_changes_and_vector_indexes_over_http() {
+    let s = start(ServerOptions::default()).await;
+    assert_success(
+        &s.ddl(
+            "CreateNamespace",
+            &[("Namespace", "nsc"), ("NamespacePassword", "pwc")],
+        )
+        .await,
+    );
+    assert_success(
+        &s.ddl(
+            "CreateCollection",
+            &[
+                ("Namespace", "nsc"),
+                ("Collection", "cc"),
+                ("Dimension", "3"),
+                ("Metrics", "l2"),
+                ("Metadata", r#"{"page":"int","title":"text"}"#),
+            ],
+        )
+        .await,
+    );
+    let data = |extra: &[(&'static str, &'static str)]| {
+        let mut q = vec![
+            ("DBInstanceId", "gp-test"),
+            ("RegionId", "cn-hangzhou"),
+            ("Namespace", "nsc"),
+            ("NamespacePassword", "pwc"),
+            ("Collection", "cc"),
+        ];
+        q.extend_from_slice(extra);
+        q
+    };
+    let manager = |extra: &[(&'static str, &'static str)]| {
+        let mut q = vec![("Namespace", "nsc"), ("Collection", "cc")];
+        q.extend_from_slice(extra);
+        q
+    };
+    let rows = metric_rows();
+    let json_rows: Vec<Value> = rows
+        .iter()
+        .map(|(id, v, page)| serde_json::json!({"Id": id, "Vector": v, "Metadata": {"page": page}}))
+        .collect();
+    let rows_text = serde_json::to_string(&json_rows).unwrap();
+    assert_success(
+        &s.call("UpsertCollectionData", &data(&[]), &[("Rows", &rows_text)])
+            .await,
+    );
+    let ids = |a: &Answer| -> Vec<String> {
+        assert_success(a);
+        a.body["Matches"]["match"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let best = |metric: &str| -> Vec<String> {
+        brute_force(&rows, [1.5, -0.5, 0.25], metric, 0)
+            .into_iter()
+            .take(5)
+            .map(|w| w.0)
+            .collect()
+    };
+    let query = [("Vector", "[1.5,-0.5,0.25]"), ("TopK", "5")];
+
+    let modified = s
+        .call(
+            "ModifyCollection",
+            &data(&[(
+                "Metadata",
+                r#"{"operations":[{"operator":"add","newMetaName":"color","newMetaType":"varchar(16)","fullTextRetrieval":true}]}"#,
+            )]),
+            &[],
+        )
+        .await;
+    assert_success(&modified);
+    let schema: Value = serde_json::from_str(modified.body["Metadata"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        schema,
+        serde_json::json!({"page": "int", "title": "text", "color": "varchar(16)"})
+    );
+    let described = s.call("DescribeCollection", &data(&[]), &[]).await;
+    assert_eq!(described.body["FullTextRetrievalFields"], "color");
+    assert_eq!(described.body["Metadata"]["color"], "varchar(16)");
+    // The rows are all there, without the new column, and still ranked by l2.
+    let got = s
+        .call(
+            "QueryCollectionData",
+            &data(&query),
+            &[("Filter", "color IS NULL")],
+        )
+        .await;
+    assert_eq!(ids(&got), best("l2"));
+    assert_success(
+        &s.call(
+            "UpsertCollectionData",
+            &data(&[]),
+            &[(
+                "Rows",
+                r#"[{"Id":"blue","Vector":[0,0,9],"Metadata":{"page":99,"color":"deep blue"}}]"#,
+            )],
+        )
+        .await,
+    );
+    let got = s
+        .call(
+            "QueryCollectionData",
+            &data(&[("Content", "blue"), ("TopK", "5")]),
+            &[("Filter", "color LIKE 'deep%'")],
+        )
+        .await;
+    assert_eq!(ids(&got), ["blue"]);
+    let bad = s
+        .call(
+            "ModifyCollection",
+            &data(&[(
+                "Metadata",
+                r#"{"operations":[{"operator":"add","newMetaName":"page","newMetaType":"int"}]}"#,
+            )]),
+            &[],
+        )
+        .await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "InvalidParameter");
+    let bad = s
+        .call(
+            "ModifyCollection",
+            &data(&[(
+                "Metadata",
+                r#"{"operations":[{"operator":"replace","oldMetaName":"page","newMetaType":"bigint"}]}"#,
+            )]),
+            &[],
+        )
+        .await;
+    assert_error(&bad, StatusCode::NOT_IMPLEMENTED, "Unsupported");
+    s.call(
+        "DeleteCollectionData",
+        &data(&[("CollectionDataFilter", "id = 'blue'")]),
+        &[],
+    )
+    .await;
+
+    // Another metric and HNSW parameters: the index's own searches now rank by ip.
+    let created = s
+        .ddl(
+            "CreateVectorIndex",
+            &manager(&[
+                ("Dimension", "3"),
+                ("Metrics", "ip"),
+                ("HnswM", "24"),
+                ("PqEnable", "0"),
+            ]),
+        )
+        .await;
+    assert_success(&created);
+    let described = s.call("DescribeCollection", &data(&[]), &[]).await;
+    assert_eq!(described.body["Metrics"], "ip");
+    assert_eq!(described.body["HnswM"], "24");
+    assert_eq!(described.body["PqEnable"], "0");
+    let got = s.call("QueryCollectionData", &data(&query), &[]).await;
+    assert_eq!(ids(&got), best("ip"));
+    let bad = s
+        .ddl("CreateVectorIndex", &manager(&[("Dimension", "4")]))
+        .await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "InvalidParameter");
+    let bad = s
+        .call(
+            "CreateVectorIndex",
+            &[
+                ("Namespace", "nsc"),
+                ("Collection", "cc"),
+                ("Dimension", "3"),
+            ],
+            &[],
+        )
+        .await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "MissingParameter");
+
+    // No index: exact scans, same answers; a new index by cosine.
+    assert_success(&s.ddl("DeleteVectorIndex", &manager(&[])).await);
+    let got = s.call("QueryCollectionData", &data(&query), &[]).await;
+    assert_eq!(ids(&got), best("ip"));
+    assert_success(
+        &s.ddl(
+            "CreateVectorIndex",
+            &manager(&[("Dimension", "3"), ("Metrics", "cosine")]),
+        )
+        .await,
+    );
+    let got = s.call("QueryCollectionData", &data(&query), &[]).await;
+    assert_eq!(ids(&got), best("cosine"));
+}
+
+/// STS credentials (wire spec §1.2, §2.4): the SDK adds the token as the signed header
+/// `x-acs-security-token` (ACS3) or the parameter `SecurityToken` (RPC). pier passes it
+/// through: the signature is still verified with the AccessKey, and the token is accepted.
+#[tokio::test]
+async fn sts_tokens_pass_through_with_the_access_key_signature() {
+    let s = start(ServerOptions::default()).await;
+    let list = [
+        ("DBInstanceId", "gp-test"),
+        ("ManagerAccount", MANAGER),
+        ("ManagerAccountPassword", MANAGER_PASSWORD),
+        ("RegionId", "cn-hangzhou"),
+    ];
+    let sts_headers = [
+        ("x-acs-security-token", "STS.NUgYrLnoC37mZZCNnAbez2Kt"),
+        ("x-acs-accesskey-id", AK),
+        ("x-acs-credentials-provider", "static_sts"),
+    ];
+    let acs3 = s
+        .call_with(
+            Scheme::Acs3,
+            ("POST", &s.addr, "ListNamespaces"),
+            &list,
+            &[],
+            &sts_headers,
+        )
+        .await;
+    assert_success(&acs3);
+    assert!(
+        acs3.body["Namespaces"]["Namespace"].is_array(),
+        "{}",
+        acs3.body
+    );
+    let mut with_token = list.to_vec();
+    with_token.push(("SecurityToken", "STS.NUgYrLnoC37mZZCNnAbez2Kt"));
+    let rpc = s
+        .call_with(
+            Scheme::Rpc,
+            ("POST", &s.addr, "ListNamespaces"),
+            &with_token,
+            &[],
+            &[("x-acs-credentials-provider", "static_sts")],
+        )
+        .await;
+    assert_success(&rpc);
+    // The token is covered by the signature: one changed after signing is refused.
+    let query = pairs(&list);
+    let headers = pairs(&[
+        ("host", &s.addr),
+        ("x-acs-action", "ListNamespaces"),
+        ("x-acs-version", "2016-05-03"),
+        ("x-acs-security-token", "STS.signed"),
+    ]);
+    let added = sign_acs3(
+        &OutgoingRequest {
+            method: "POST",
+            path: "/",
+            query: &query,
+            headers: &headers,
+            body: b"",
+        },
+        AK,
+        SK,
+        time::OffsetDateTime::now_utc(),
+    );
+    let mut req = s
+        .http
+        .post(format!("{}/?{}", s.base, encode_params(&query)));
+    for (name, value) in headers.iter().chain(&added) {
+        let value = if name == "x-acs-security-token" {
+            "STS.swapped"
+        } else {
+            value.as_str()
+        };
+        req = req.header(name.as_str(), value);
+    }
+    assert_error(
+        &s.send(req).await,
+        StatusCode::BAD_REQUEST,
+        "SignatureDoesNotMatch",
+    );
+}
+
+/// `UpdateCollectionDataMetadata`: the Metadata fields of the rows named by `Ids` or matching
+/// `Filter` change, their vectors and other fields stay; `AppliedRows` counts the rows found.
+#[tokio::test]
+async fn update_collection_data_metadata_over_http() {
+    let s = start(ServerOptions::default()).await;
+    assert_success(
+        &s.ddl(
+            "CreateNamespace",
+            &[("Namespace", "nsu"), ("NamespacePassword", "pwu")],
+        )
+        .await,
+    );
+    assert_success(
+        &s.ddl(
+            "CreateCollection",
+            &[
+                ("Namespace", "nsu"),
+                ("Collection", "up"),
+                ("Dimension", "3"),
+                ("Metrics", "l2"),
+                ("Metadata", r#"{"page":"int","title":"text","tag":"text"}"#),
+                ("FullTextRetrievalFields", "title"),
+            ],
+        )
+        .await,
+    );
+    let data = |extra: &[(&'static str, &'static str)]| {
+        let mut q = vec![
+            ("DBInstanceId", "gp-test"),
+            ("RegionId", "cn-hangzhou"),
+            ("Namespace", "nsu"),
+            ("NamespacePassword", "pwu"),
+            ("Collection", "up"),
+        ];
+        q.extend_from_slice(extra);
+        q
+    };
+    let rows = metric_rows();
+    let json_rows: Vec<Value> = rows
+        .iter()
+        .map(|(id, v, page)| {
+            serde_json::json!({"Id": id, "Vector": v,
+                "Metadata": {"page": page, "title": format!("plain {page}"), "tag": "old"}})
+        })
+        .collect();
+    let rows_text = serde_json::to_string(&json_rows).unwrap();
+    assert_success(
+        &s.call("UpsertCollectionData", &data(&[]), &[("Rows", &rows_text)])
+            .await,
+    );
+    let by_ids = s
+        .call(
+            "UpdateCollectionDataMetadata",
+            &data(&[
+                ("Ids", r#"["m1","m2","missing"]"#),
+                ("Metadata", r#"{"title":"kiwi","page":"500"}"#),
+            ]),
+            &[],
+        )
+        .await;
+    assert_success(&by_ids);
+    assert_eq!(by_ids.body["AppliedRows"], 2);
+    let by_filter = s
+        .call(
+            "UpdateCollectionDataMetadata",
+            &data(&[
+                ("Filter", "page >= 30 AND page < 40"),
+                ("Metadata", r#"{"tag":null}"#),
+            ]),
+            &[],
+        )
+        .await;
+    assert_success(&by_filter);
+    assert_eq!(by_filter.body["AppliedRows"], 10);
+
+    // m1 is found by its own vector (distance 0): vector kept, metadata changed, tag kept.
+    let v: &'static str = Box::leak(serde_json::to_string(&rows[1].1).unwrap().into_boxed_str());
+    let got = s
+        .call(
+            "QueryCollectionData",
+            &data(&[("Vector", v), ("TopK", "1"), ("IncludeValues", "True")]),
+            &[],
+        )
+        .await;
+    assert_success(&got);
+    let m = &got.body["Matches"]["match"][0];
+    assert_eq!(m["Id"], "m1");
+    assert!(m["Score"].as_f64().unwrap().abs() < 1e-6, "{m}");
+    assert_eq!(
+        m["MetadataV2"],
+        serde_json::json!({"page": 500, "title": "kiwi", "tag": "old"})
+    );
+    let kiwi = s
+        .call(
+            "QueryCollectionData",
+            &data(&[("Content", "kiwi"), ("TopK", "10")]),
+            &[],
+        )
+        .await;
+    let mut ids: Vec<&str> = kiwi.body["Matches"]["match"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["m1", "m2"]);
+    let nulls = s
+        .call(
+            "QueryCollectionData",
+            &data(&[("Vector", "[0,0,0]"), ("TopK", "50"), ("Offset", "0")]),
+            &[("Filter", "tag IS NULL")],
+        )
+        .await;
+    assert_eq!(nulls.body["Total"], 10, "{}", nulls.body);
+
+    let both = s
+        .call(
+            "UpdateCollectionDataMetadata",
+            &data(&[
+                ("Ids", r#"["m1"]"#),
+                ("Filter", "page = 1"),
+                ("Metadata", r#"{"tag":"x"}"#),
+            ]),
+            &[],
+        )
+        .await;
+    assert_error(&both, StatusCode::BAD_REQUEST, "InvalidParameter");
+    let neither = s
+        .call(
+            "UpdateCollectionDataMetadata",
+            &data(&[("Metadata", r#"{"tag":"x"}"#)]),
+            &[],
+        )
+        .await;
+    assert_error(&neither, StatusCode::BAD_REQUEST, "MissingParameter");
+    let unknown = s
+        .call(
+            "UpdateCollectionDataMetadata",
+            &data(&[("Ids", r#"["m1"]"#), ("Metadata", r#"{"nope":1}"#)]),
+            &[],
+        )
+        .await;
+    assert_error(&unknown, StatusCode::BAD_REQUEST, "InvalidParameter");
 }

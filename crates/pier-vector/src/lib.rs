@@ -259,6 +259,10 @@ pub struct SearchOptions<'a> {
     /// Score only these document keys (exactly); unknown keys are skipped. Use it when the
     /// candidates are already known and few, e.g. from a text query.
     pub candidates: Option<&'a [u64]>,
+    /// Answer by an exact scan (over `candidates` when given) scoring with this metric: the
+    /// index's own, or another (scores and order follow its convention, see [`Metric`]); the
+    /// graph only knows the index's metric.
+    pub exact: Option<Metric>,
 }
 
 /// Result of [`VectorIndex::search_with`].
@@ -703,6 +707,7 @@ impl VectorIndex {
         };
         let k = opts.k;
         let done = |hits, strategy| Ok(SearchResult { hits, strategy });
+        let metric = opts.exact.unwrap_or(self.params.metric);
         if let Some(candidates) = opts.candidates {
             // Lock order everywhere: graph, then keys (see `upsert_batch`).
             let mut candidates = candidates.to_vec();
@@ -713,8 +718,14 @@ impl VectorIndex {
             let iter = candidates
                 .iter()
                 .filter_map(|key| keys.get(key).map(|e| (*key, *e)));
-            let hits = self.scan(&graph, query, k, opts.filter, iter)?;
+            let hits = self.scan(&graph, (query, metric), k, opts.filter, iter)?;
             return done(hits, Strategy::Candidates);
+        }
+        if opts.exact.is_some() {
+            return done(
+                self.scan_all((query, metric), k, opts.filter)?,
+                Strategy::Exact,
+            );
         }
         if k == 0 {
             return done(Vec::new(), Strategy::Exact);
@@ -732,7 +743,7 @@ impl VectorIndex {
                         Ok(graph.index.exact_search(query, wanted)?)
                     })?
                 }
-                Some(f) => self.scan_all(query, k, Some(f))?,
+                Some(f) => self.scan_all((query, metric), k, Some(f))?,
             };
             return done(hits, Strategy::Exact);
         }
@@ -752,7 +763,10 @@ impl VectorIndex {
         let limit = ((n as f64 * BRUTE_FORCE_MAX_FRACTION) as usize)
             .max(self.params.linear_build_threshold);
         if passing <= limit {
-            return done(self.scan_all(query, k, Some(filter))?, Strategy::Exact);
+            return done(
+                self.scan_all((query, metric), k, Some(filter))?,
+                Strategy::Exact,
+            );
         }
         let by_key = |id: u64| filter(doc_key(id));
         let hits = self.with_ef(ef, |index| {
@@ -765,7 +779,7 @@ impl VectorIndex {
             // Fewer hits than asked: either fewer documents pass (then the scan is cheap and
             // exact) or deletions left passing nodes unreachable. Either way, scan.
             return done(
-                self.scan_all(query, k, Some(filter))?,
+                self.scan_all((query, metric), k, Some(filter))?,
                 Strategy::GraphThenExact,
             );
         }
@@ -835,9 +849,10 @@ impl VectorIndex {
         (pass * n).checked_div(seen).unwrap_or(0)
     }
 
+    /// Exact top-k over every document; `query` is the vector and the metric to score by.
     fn scan_all(
         &self,
-        query: &[f32],
+        query: (&[f32], Metric),
         k: usize,
         filter: Option<&dyn Fn(u64) -> bool>,
     ) -> Result<Vec<(u64, f32)>> {
@@ -846,11 +861,12 @@ impl VectorIndex {
         self.scan(&graph, query, k, filter, keys.iter().map(|(k, e)| (*k, *e)))
     }
 
-    /// Exact top-k over the given documents (each key at most once: the caller dedups).
+    /// Exact top-k over the given documents (each key at most once: the caller dedups), by
+    /// the query's metric.
     fn scan(
         &self,
         graph: &Graph,
-        query: &[f32],
+        (query, metric): (&[f32], Metric),
         k: usize,
         filter: Option<&dyn Fn(u64) -> bool>,
         docs: impl Iterator<Item = (u64, Entry)>,
@@ -858,7 +874,6 @@ impl VectorIndex {
         if k == 0 {
             return Ok(Vec::new());
         }
-        let metric = self.params.metric;
         let q = PreparedQuery::new(metric, query);
         let mut buf = vec![0f32; self.params.dimension];
         // Keep the best k in a vector sorted best-first; k is small next to the scan.

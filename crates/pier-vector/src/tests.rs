@@ -536,3 +536,61 @@ fn save_while_searching_and_upserting() {
         );
     }
 }
+
+#[test]
+fn exact_scans_score_with_the_requested_metric() {
+    // Not normalised, so the three metrics rank differently.
+    let data = clustered(300, 8, 5, 11);
+    let idx = build(params(8, Metric::L2), &data);
+    let q: Vec<f32> = data[3].iter().map(|x| x * 3.0).collect();
+    let even = |key: u64| key.is_multiple_of(2);
+    let mut orders = Vec::new();
+    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+        let res = idx
+            .search_with(
+                &q,
+                &SearchOptions {
+                    k: 7,
+                    exact: Some(metric),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(res.strategy, Strategy::Exact);
+        let want = exact(metric, &data, &q, 7);
+        assert_eq!(
+            res.hits.iter().map(|h| h.0).collect::<Vec<_>>(),
+            want.iter().map(|h| h.0).collect::<Vec<_>>(),
+            "{metric:?}"
+        );
+        for ((_, got), (_, w)) in res.hits.iter().zip(&want) {
+            assert!((got - w).abs() <= 1e-4 * w.abs().max(1.0), "{metric:?}");
+        }
+        orders.push(want.iter().map(|h| h.0).collect::<Vec<_>>());
+        // With a filter, only passing keys, still by the requested metric.
+        let filtered = idx
+            .search_with(
+                &q,
+                &SearchOptions {
+                    k: 4,
+                    filter: Some(&even),
+                    exact: Some(metric),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let data_even: Vec<(u64, f32)> = exact(metric, &data, &q, data.len())
+            .into_iter()
+            .filter(|(k, _)| even(*k))
+            .take(4)
+            .collect();
+        assert_eq!(
+            filtered.hits.iter().map(|h| h.0).collect::<Vec<_>>(),
+            data_even.iter().map(|h| h.0).collect::<Vec<_>>()
+        );
+    }
+    assert!(
+        orders[0] != orders[1] || orders[1] != orders[2],
+        "the data should rank differently by metric: {orders:?}"
+    );
+}

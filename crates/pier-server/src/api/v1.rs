@@ -42,6 +42,7 @@ pub(crate) fn engine_failure(e: EngineError) -> Failure {
         EngineError::AppNotFound(_) => Failure::new(Code::APP_NOT_FOUND, e.to_string()),
         EngineError::Invalid(m) => Failure::new(Code::INVALID_APP, m),
         EngineError::Storage(m) => Failure::new(Code::INTERNAL, m),
+        EngineError::Busy(m) => Failure::new(Code::UNAVAILABLE, m),
     }
 }
 

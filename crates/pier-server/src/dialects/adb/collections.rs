@@ -68,6 +68,15 @@ impl Metric {
         }
     }
 
+    /// The engine's metric.
+    pub fn vector_metric(self) -> VectorMetric {
+        match self {
+            Metric::L2 => VectorMetric::L2,
+            Metric::Ip => VectorMetric::Ip,
+            Metric::Cosine => VectorMetric::Cosine,
+        }
+    }
+
     /// The wire name.
     pub fn name(self) -> &'static str {
         match self {
@@ -184,6 +193,10 @@ pub struct Collection {
     /// The index knobs as sent (accepted and kept; pier's HNSW uses HnswM and
     /// HnswEfConstruction).
     pub index_options: Map<String, Value>,
+    /// Whether `DeleteVectorIndex` dropped the dense index: vector searches scan exactly until
+    /// `CreateVectorIndex`.
+    #[serde(default)]
+    pub vector_index_deleted: bool,
 }
 
 impl Collection {
@@ -235,7 +248,31 @@ pub fn open(call: &Call) -> Result<Open, AdbError> {
             .check_password(namespace, password)?;
     }
     let name = call.params.require("Collection")?;
-    open_existing(&call.engine, namespace, name).ok_or_else(|| not_found(namespace, name))
+    open_existing(&call.engine, namespace, name).ok_or_else(|| missing(call, namespace, name))
+}
+
+/// Resolves the call's `Namespace` + `Collection` for an action with manager credentials
+/// (`CreateVectorIndex`, `DeleteVectorIndex`), after checking them.
+fn open_as_manager(call: &Call) -> Result<Open, AdbError> {
+    call.check_manager()?;
+    let namespace = call.namespace();
+    call.engine.namespaces().describe(namespace)?;
+    let name = call.params.require("Collection")?;
+    open_existing(&call.engine, namespace, name).ok_or_else(|| missing(call, namespace, name))
+}
+
+/// Why a collection is not there: being rebuilt (503, retry), or absent (404).
+fn missing(call: &Call, namespace: &str, name: &str) -> AdbError {
+    if call.engine.is_rebuilding(&app_name(namespace, name)) {
+        return AdbError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            format!(
+                "collection '{name}' is being rebuilt after a ModifyCollection or CreateVectorIndex; retry in a moment"
+            ),
+        );
+    }
+    not_found(namespace, name)
 }
 
 fn open_existing(engine: &Engine, namespace: &str, name: &str) -> Option<Open> {
@@ -294,7 +331,7 @@ pub fn create_collection(call: &Call) -> Result<Fields, AdbError> {
     let namespace = call.namespace().to_string();
     call.engine.namespaces().describe(&namespace)?;
     let def = parse_definition(call, namespace)?;
-    let (schema, vectors) = engine_schema(&def, call)?;
+    let (schema, vectors) = engine_schema(&def);
     call.engine
         .create(NewApp {
             name: def.app_name(),
@@ -328,7 +365,7 @@ fn parse_definition(call: &Call, namespace: String) -> Result<Collection, AdbErr
     let dimension = p.int("Dimension")?.ok_or_else(|| {
         AdbError::invalid(
             "Dimension",
-            "pier builds the vector index at creation: send Dimension (CreateVectorIndex is not served)",
+            "pier builds the vector index at creation: send Dimension (CreateVectorIndex can change its Metrics and HNSW parameters later)",
         )
     })?;
     if !(1..=MAX_DIMENSION).contains(&dimension) {
@@ -358,24 +395,7 @@ fn parse_definition(call: &Call, namespace: String) -> Result<Collection, AdbErr
                 format!("the type of '{name}' must be a string such as \"text\" or \"int\""),
             ));
         };
-        if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
-            return Err(AdbError::invalid(
-                "Metadata",
-                format!(
-                    "'{name}' is a reserved column name (id, vector, to_tsvector, source); rename it"
-                ),
-            ));
-        }
-        pier_model::schema::validate_name("metadata field", &name)
-            .map_err(|e| AdbError::invalid("Metadata", e.0))?;
-        if Column::from_pg(&t).is_none() {
-            return Err(AdbError::invalid(
-                "Metadata",
-                format!(
-                    "the type '{t}' of '{name}' is not supported; use an integer, boolean, real/double/numeric, text/varchar/uuid/date/timestamp, json/jsonb type or an array of those"
-                ),
-            ));
-        }
+        check_field(&name, &t)?;
         metadata.push((name, t));
     }
     let full_text_retrieval_fields: Vec<String> = p
@@ -430,13 +450,49 @@ fn parse_definition(call: &Call, namespace: String) -> Result<Collection, AdbErr
         full_text_retrieval_fields,
         metadata,
         index_options,
+        vector_index_deleted: false,
     })
 }
 
-fn engine_schema(
-    def: &Collection,
-    call: &Call,
-) -> Result<(Schema, Vec<VectorIndexSpec>), AdbError> {
+/// Checks a Metadata field: its name (not reserved, a valid identifier) and PostgreSQL type.
+fn check_field(name: &str, t: &str) -> Result<(), AdbError> {
+    if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(AdbError::invalid(
+            "Metadata",
+            format!(
+                "'{name}' is a reserved column name (id, vector, to_tsvector, source); rename it"
+            ),
+        ));
+    }
+    pier_model::schema::validate_name("metadata field", name)
+        .map_err(|e| AdbError::invalid("Metadata", e.0))?;
+    if Column::from_pg(t).is_none() {
+        return Err(AdbError::invalid(
+            "Metadata",
+            format!(
+                "the type '{t}' of '{name}' is not supported; use an integer, boolean, real/double/numeric, text/varchar/uuid/date/timestamp, json/jsonb type or an array of those"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The HNSW parameters of `def`: `HnswM` (at least 2) and `HnswEfConstruction` (at least
+/// 2·M), AnalyticDB 7's defaults when not sent.
+fn hnsw_params(def: &Collection) -> (usize, usize) {
+    let knob = |name: &str| {
+        def.index_options
+            .get(name)
+            .and_then(Value::as_str)
+            .and_then(|v| v.trim().parse::<usize>().ok())
+    };
+    let m = knob("HnswM").map_or(DEFAULT_HNSW_M, |m| m.max(2));
+    let ef_construction =
+        knob("HnswEfConstruction").map_or(DEFAULT_EF_CONSTRUCTION, |e| e.max(2 * m));
+    (m, ef_construction)
+}
+
+fn engine_schema(def: &Collection) -> (Schema, Vec<VectorIndexSpec>) {
     let mut fields = vec![
         FieldSchema {
             name: ID.into(),
@@ -488,23 +544,12 @@ fn engine_schema(
             filter_fields,
         },
     };
-    let m = call
-        .params
-        .int("HnswM")?
-        .map_or(DEFAULT_HNSW_M, |m| (m as usize).max(2));
-    let ef_construction = call
-        .params
-        .int("HnswEfConstruction")?
-        .map_or(DEFAULT_EF_CONSTRUCTION, |e| (e as usize).max(2 * m));
+    let (m, ef_construction) = hnsw_params(def);
     let spec = VectorIndexSpec {
         name: VECTOR.into(),
         field: VECTOR.into(),
         dimension: def.dimension,
-        metric: match def.metrics {
-            Metric::L2 => VectorMetric::L2,
-            Metric::Ip => VectorMetric::Ip,
-            Metric::Cosine => VectorMetric::Cosine,
-        },
+        metric: def.metrics.vector_metric(),
         storage: VectorStorage::F32,
         m,
         ef_construction,
@@ -519,7 +564,7 @@ fn engine_schema(
             values: SPARSE_VALUES.into(),
         }),
     };
-    Ok((schema, vec![spec]))
+    (schema, vec![spec])
 }
 
 /// `DescribeCollection` (namespace password).
@@ -580,5 +625,215 @@ pub fn delete_collection(call: &Call) -> Result<Fields, AdbError> {
         ),
         e => AdbError::internal(e),
     })?;
+    Ok(Fields::new())
+}
+
+/// Applies a changed definition: the engine rebuilds the collection's indexes from its rows
+/// when its columns or vector index change, and only records it otherwise.
+fn alter(call: &Call, def: &Collection) -> Result<(), AdbError> {
+    let (schema, vectors) = engine_schema(def);
+    call.engine
+        .alter(
+            &def.app_name(),
+            pier_engine::AppChange {
+                schema,
+                vectors,
+                dialect_schema: Some(serde_json::to_value(def).map_err(AdbError::internal)?),
+            },
+        )
+        .map_err(|e| match e {
+            pier_engine::EngineError::AppNotFound(_) => not_found(&def.namespace, &def.collection),
+            pier_engine::EngineError::Busy(m) => {
+                AdbError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", m)
+            }
+            pier_engine::EngineError::Invalid(m) => AdbError::invalid("HnswM", m),
+            e => AdbError::internal(e),
+        })?;
+    Ok(())
+}
+
+/// `ModifyCollection` (namespace password): `Metadata` is
+/// `{"operations":[{"operator":"add","newMetaName":"…","newMetaType":"…","fullTextRetrieval":true}]}`.
+/// An `add` makes a new column (NULL in the rows already there); `replace` (renaming or
+/// retyping a column) is refused. Answers the new schema as a JSON string in `Metadata`.
+pub fn modify_collection(call: &Call) -> Result<Fields, AdbError> {
+    const FORMAT: &str =
+        r#"send {"operations":[{"operator":"add","newMetaName":"field","newMetaType":"int"}]}"#;
+    let mut def = open(call)?.def;
+    let ops: Value = call
+        .params
+        .json("Metadata")?
+        .ok_or_else(|| AdbError::missing("Metadata"))?;
+    let ops = ops
+        .get("operations")
+        .and_then(Value::as_array)
+        .filter(|ops| !ops.is_empty())
+        .ok_or_else(|| AdbError::invalid("Metadata", FORMAT))?;
+    for op in ops {
+        let text = |key: &str| op.get(key).and_then(Value::as_str).map(str::trim);
+        match text("operator").map(str::to_ascii_lowercase).as_deref() {
+            Some("add") => {
+                let (Some(name), Some(t)) = (text("newMetaName"), text("newMetaType")) else {
+                    return Err(AdbError::invalid(
+                        "Metadata",
+                        format!("an add needs newMetaName and newMetaType; {FORMAT}"),
+                    ));
+                };
+                check_field(name, t)?;
+                if def.column(name).is_some() {
+                    return Err(AdbError::invalid(
+                        "Metadata",
+                        format!(
+                            "'{name}' is already a Metadata field of the collection; add a new name"
+                        ),
+                    ));
+                }
+                let full_text = match op.get("fullTextRetrieval") {
+                    None | Some(Value::Null) => false,
+                    Some(Value::Bool(b)) => *b,
+                    Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => true,
+                    Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => false,
+                    Some(other) => {
+                        return Err(AdbError::invalid(
+                            "Metadata",
+                            format!("fullTextRetrieval of '{name}' is {other}; send true or false"),
+                        ));
+                    }
+                };
+                if full_text && Column::from_pg(t) != Some(Column::Text) {
+                    return Err(AdbError::invalid(
+                        "Metadata",
+                        format!(
+                            "'{name}' is not a text column; full-text fields must be text/varchar"
+                        ),
+                    ));
+                }
+                def.metadata.push((name.to_string(), t.to_string()));
+                if full_text {
+                    def.full_text_retrieval_fields.push(name.to_string());
+                }
+            }
+            Some("replace") => {
+                return Err(AdbError::new(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "Unsupported",
+                    "ModifyCollection 'replace' (renaming or retyping a field) is not supported by pier; add a new field with operator 'add' instead",
+                ));
+            }
+            _ => {
+                return Err(AdbError::invalid(
+                    "Metadata",
+                    format!("each operation's operator must be add or replace; {FORMAT}"),
+                ));
+            }
+        }
+    }
+    alter(call, &def)?;
+    let schema: Map<String, Value> = def
+        .metadata
+        .iter()
+        .map(|(n, t)| (n.clone(), Value::from(t.clone())))
+        .collect();
+    let mut fields = Fields::new();
+    fields.insert("Metadata".into(), Value::Object(schema).to_string().into());
+    Ok(fields)
+}
+
+/// Whether a vector index action names the dense index (`Type` empty or `Dense`); a `Sparse`
+/// one is refused with what to do instead.
+fn dense_type(call: &Call, def: &Collection) -> Result<bool, AdbError> {
+    match call
+        .params
+        .get("Type")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("dense") => Ok(true),
+        Some("sparse") if def.supports_sparse() => Ok(false),
+        Some("sparse") => Err(AdbError::invalid(
+            "Type",
+            format!(
+                "collection '{}' was created without SupportSparse, and pier cannot add sparse vectors later; create a collection with SupportSparse=true",
+                def.collection
+            ),
+        )),
+        Some(_) => Err(AdbError::invalid("Type", "send Dense or Sparse")),
+    }
+}
+
+/// Index knobs of `CreateVectorIndex` accepted and kept as sent (pier's graph uses HnswM and
+/// HnswEfConstruction).
+const VECTOR_INDEX_OPTIONS: [&str; 7] = [
+    "HnswM",
+    "HnswEfConstruction",
+    "PqEnable",
+    "ExternalStorage",
+    "Algorithm",
+    "Nlist",
+    "RabitqBits",
+];
+
+/// `CreateVectorIndex` (manager account): (re)builds the dense index with `Metrics` (default:
+/// the collection's), `HnswM` and `HnswEfConstruction` from the stored rows, and ends a
+/// `DeleteVectorIndex`. `Dimension` must be the collection's. A `Sparse` index exists with
+/// the collection (pier's sparse search is exact), so it is accepted as is.
+pub fn create_vector_index(call: &Call) -> Result<Fields, AdbError> {
+    let mut def = open_as_manager(call)?.def;
+    if !dense_type(call, &def)? {
+        return Ok(Fields::new());
+    }
+    let p = &call.params;
+    let dimension = p
+        .int("Dimension")?
+        .ok_or_else(|| AdbError::missing("Dimension"))?;
+    if usize::try_from(dimension).ok() != Some(def.dimension) {
+        return Err(AdbError::invalid(
+            "Dimension",
+            format!(
+                "{dimension} is not the collection's Dimension {}: pier fixes it at CreateCollection (create a new collection for another dimension)",
+                def.dimension
+            ),
+        ));
+    }
+    for name in [
+        "HnswM",
+        "HnswEfConstruction",
+        "PqEnable",
+        "ExternalStorage",
+        "Nlist",
+        "RabitqBits",
+    ] {
+        if let Some(n) = p.int(name)?
+            && n < 0
+        {
+            return Err(AdbError::invalid(name, "it must not be negative"));
+        }
+    }
+    if let Some(m) = p.get("Metrics") {
+        def.metrics = Metric::parse("Metrics", m)?;
+    }
+    for name in VECTOR_INDEX_OPTIONS {
+        if let Some(v) = p.get(name) {
+            def.index_options.insert(name.into(), v.into());
+        }
+    }
+    def.vector_index_deleted = false;
+    alter(call, &def)?;
+    Ok(Fields::new())
+}
+
+/// `DeleteVectorIndex` (manager account): vector searches of the collection become exact
+/// scans (by its Metrics) until `CreateVectorIndex`; the rows and their vectors stay. The
+/// sparse index cannot be deleted (it is the sparse vectors themselves).
+pub fn delete_vector_index(call: &Call) -> Result<Fields, AdbError> {
+    let mut def = open_as_manager(call)?.def;
+    if !dense_type(call, &def)? {
+        return Err(AdbError::invalid(
+            "Type",
+            "pier's sparse index is exact and holds the sparse vectors themselves, so it cannot be deleted; delete the collection instead",
+        ));
+    }
+    def.vector_index_deleted = true;
+    alter(call, &def)?;
     Ok(Fields::new())
 }

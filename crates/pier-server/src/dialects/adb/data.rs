@@ -423,7 +423,8 @@ pub fn delete_collection_data(call: &Call) -> Result<Fields, AdbError> {
 }
 
 /// `UpdateCollectionDataMetadata`: sets `Metadata` on the rows named by `Ids` or matching
-/// `Filter`; `AppliedRows`.
+/// `Filter`, keeping their vectors and other fields; `AppliedRows` counts the rows found (a
+/// row written again by another call meanwhile keeps that call's state).
 pub fn update_collection_data_metadata(call: &Call) -> Result<Fields, AdbError> {
     let c = collections::open(call)?;
     let updates: Map<String, Value> = call
@@ -460,17 +461,22 @@ pub fn update_collection_data_metadata(call: &Call) -> Result<Fields, AdbError> 
     let pks: Vec<&str> = ids.iter().map(String::as_str).collect();
     let docs = call
         .engine
-        .documents(&c.table, &pks)
+        .documents_with_timestamps(&c.table, &pks)
         .map_err(AdbError::internal)?;
     let mut ops = Vec::new();
-    for mut doc in docs.into_iter().flatten() {
+    for (mut doc, timestamp) in docs.into_iter().flatten() {
         for (name, v) in &normalised {
             match v {
                 Some(v) => doc.insert(name.clone(), v.clone()),
                 None => doc.remove(name),
             };
         }
-        ops.push(add_op(&c.def, doc));
+        // The row as read, changed: with the read version's timestamp, a write of the row
+        // that lands between the read and this one wins (its vector is never overwritten
+        // with the one read, a deleted row never comes back).
+        let mut op = add_op(&c.def, doc);
+        op["timestamp"] = timestamp.into();
+        ops.push(op);
     }
     write(call, &c, &ops)?;
     let mut fields = Fields::new();
@@ -528,18 +534,12 @@ pub fn query_collection_data(call: &Call) -> Result<Fields, AdbError> {
             ),
         ));
     }
-    if let Some(m) = p.get("Metrics") {
-        let m = Metric::parse("Metrics", m)?;
-        if m != c.def.metrics {
-            return Err(AdbError::invalid(
-                "Metrics",
-                format!(
-                    "the collection's index uses {}; pier searches with the index's metric only (leave Metrics out)",
-                    c.def.metrics.name()
-                ),
-            ));
-        }
-    }
+    // Another metric than the index's, or no index (DeleteVectorIndex): an exact scan.
+    let metric = p
+        .get("Metrics")
+        .map(|m| Metric::parse("Metrics", m))
+        .transpose()?
+        .unwrap_or(c.def.metrics);
     let sparse = match p.json::<Value>("SparseVector")? {
         None | Some(Value::Null) => None,
         Some(_) if !c.def.supports_sparse() => {
@@ -555,15 +555,17 @@ pub fn query_collection_data(call: &Call) -> Result<Fields, AdbError> {
             .map_err(|m| AdbError::invalid("SparseVector", m))?
             .map(|(i, x)| (i, x.into_iter().map(|f| f as f32).collect::<Vec<f32>>())),
     };
-    if sparse.is_some() && vector.is_some() && c.def.metrics == Metric::L2 {
+    if sparse.is_some() && vector.is_some() && metric == Metric::L2 {
         return Err(AdbError::invalid(
             "SparseVector",
-            "the collection's dense index uses l2 (a distance, lower is better), which cannot be added to a sparse inner product; send SparseVector without Vector, or Vector alone",
+            "the dense vector is scored by l2 (a distance, lower is better), which cannot be added to a sparse inner product; send SparseVector without Vector, Vector alone, or Metrics ip or cosine",
         ));
     }
     let side = VectorSide {
         dense: vector.as_deref(),
         sparse: sparse.as_ref().map(|(i, v)| (i.as_slice(), v.as_slice())),
+        metric,
+        exact: metric != c.def.metrics || c.def.vector_index_deleted,
     };
     let content = p.get("Content").map(str::trim).filter(|s| !s.is_empty());
     let filter = p
@@ -741,6 +743,10 @@ fn search_error(e: VectorSearchError) -> AdbError {
 struct VectorSide<'a> {
     dense: Option<&'a [f32]>,
     sparse: Option<(&'a [u32], &'a [f32])>,
+    /// The metric `Vector` is scored by (`Metrics`, else the index's).
+    metric: Metric,
+    /// Whether `Vector` is scored by an exact scan rather than the graph.
+    exact: bool,
 }
 
 impl VectorSide<'_> {
@@ -748,10 +754,15 @@ impl VectorSide<'_> {
         self.dense.is_none() && self.sparse.is_none()
     }
 
-    /// Whether scores are Euclidean distances (lower is better): a dense-only search of an l2
-    /// collection. Sparse scores are inner products.
-    fn is_distance(&self, c: &Collection) -> bool {
-        self.sparse.is_none() && c.metrics == Metric::L2
+    /// Whether scores are Euclidean distances (lower is better): a dense-only search by l2.
+    /// Sparse scores are inner products.
+    fn is_distance(&self) -> bool {
+        self.sparse.is_none() && self.metric == Metric::L2
+    }
+
+    /// The exact-scan metric the engine is asked for, if any.
+    fn exact(&self) -> Option<pier_engine::vectors::VectorMetric> {
+        self.exact.then(|| self.metric.vector_metric())
     }
 }
 
@@ -776,6 +787,7 @@ fn vector_ranked(
                 k,
                 ef: Some(k.max(128)),
                 filter,
+                exact: side.exact(),
             },
         ),
         None => call.engine.vector_search(
@@ -787,11 +799,12 @@ fn vector_ranked(
                 k,
                 ef: Some(k.max(128)),
                 filter,
+                exact: side.exact(),
             },
         ),
     }
     .map_err(search_error)?;
-    let distance = side.is_distance(&c.def);
+    let distance = side.is_distance();
     Ok(hits
         .into_iter()
         .map(|h| Scored {
@@ -944,7 +957,7 @@ fn hybrid(
             let mut scores: HashMap<String, f64> = HashMap::new();
             for s in v {
                 // A distance becomes a similarity in (0, 1] so that higher is better.
-                let score = if side.is_distance(&c.def) {
+                let score = if side.is_distance() {
                     1.0 / (1.0 + s.score)
                 } else {
                     s.score

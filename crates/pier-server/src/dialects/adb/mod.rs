@@ -57,6 +57,9 @@ pub const ACTIONS: &[(&str, Handler)] = &[
     ("DescribeCollection", collections::describe_collection),
     ("ListCollections", collections::list_collections),
     ("DeleteCollection", collections::delete_collection),
+    ("ModifyCollection", collections::modify_collection),
+    ("CreateVectorIndex", collections::create_vector_index),
+    ("DeleteVectorIndex", collections::delete_vector_index),
     ("UpsertCollectionData", data::upsert_collection_data),
     ("DeleteCollectionData", data::delete_collection_data),
     (

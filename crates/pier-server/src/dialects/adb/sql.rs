@@ -541,6 +541,7 @@ mod tests {
                 ("meta".into(), "jsonb".into()),
             ],
             index_options: Default::default(),
+            vector_index_deleted: false,
         }
     }
 

@@ -156,6 +156,7 @@ fn ranked(
                         k: req.top_k,
                         ef: Some(ef.max(req.top_k)),
                         filter: filter.as_ref(),
+                        exact: None,
                     },
                 )
                 .map_err(search_error)?,
@@ -171,6 +172,7 @@ fn ranked(
                         k: req.top_k,
                         ef: Some(ef.max(req.top_k)),
                         filter: filter.as_ref(),
+                        exact: None,
                     },
                 )
                 .map_err(search_error)?,
