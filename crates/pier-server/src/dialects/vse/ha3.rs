@@ -13,7 +13,7 @@
 mod sql;
 mod vector;
 
-use super::{OpenTable, authenticate, convert, open_table};
+use super::{OpenTable, authenticate, convert, open_table, read_body};
 use crate::ServerState;
 use crate::dialects::v3::render::{as_text, escape};
 use axum::body::Body;
@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use pier_engine::{AppKind, Engine};
 use pier_index::search::{Facet, Page};
 use pier_query::{Config, Format, SearchRequest};
-use pier_vse::{Code, QueryRequest, VseError, decode_body};
+use pier_vse::{Code, QueryRequest, VseError};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -160,20 +160,13 @@ async fn serve(
 /// The POST body's `assemblyQuery` (a body that is not a JSON object is taken as the assembled
 /// string itself, as havenask does).
 async fn assembly_of(headers: &HeaderMap, body: Body) -> Result<String, VseError> {
-    let max = pier_vse::body::MAX_QUERY_BODY_BYTES;
-    let raw = axum::body::to_bytes(body, max).await.map_err(|_| {
-        VseError::new(
-            Code::BODY_TOO_LARGE,
-            format!("the request body is over {max} bytes: send a shorter query"),
-        )
-    })?;
-    let text_header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    let decoded = decode_body(
-        text_header(header::CONTENT_ENCODING),
-        text_header(header::CONTENT_TYPE),
-        &raw,
-        max,
-    )?;
+    let decoded = read_body(
+        headers,
+        body,
+        pier_vse::body::MAX_QUERY_BODY_BYTES,
+        "send a shorter query",
+    )
+    .await?;
     match serde_json::from_slice::<Value>(&decoded) {
         Ok(Value::Object(o)) => match o.get("assemblyQuery") {
             Some(Value::String(s)) => Ok(s.clone()),
@@ -182,7 +175,7 @@ async fn assembly_of(headers: &HeaderMap, body: Body) -> Result<String, VseError
                 "the body has no \"assemblyQuery\" string: send {\"assemblyQuery\":\"query=...&&cluster=...\"}",
             )),
         },
-        _ => String::from_utf8(decoded.into_owned()).map_err(|_| {
+        _ => String::from_utf8(decoded).map_err(|_| {
             VseError::new(
                 Code::BAD_JSON,
                 "the body is neither JSON nor UTF-8 text: send {\"assemblyQuery\":\"query=...\"}",

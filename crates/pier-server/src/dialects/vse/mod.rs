@@ -225,22 +225,13 @@ async fn serve(
             serde_json::from_str(pier_vse::response::ACTIVE_BODY).expect("constant JSON"),
         ));
     }
-    let max = endpoint.max_body_bytes();
-    // Compressed bodies inflate up to `max`; the wire form is never larger than that.
-    let raw = axum::body::to_bytes(body, max).await.map_err(|_| {
-        VseError::new(
-            Code::BODY_TOO_LARGE,
-            format!("the request body is over {max} bytes: send smaller batches"),
-        )
-    })?;
-    let text_header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    let decoded = decode_body(
-        text_header(header::CONTENT_ENCODING),
-        text_header(header::CONTENT_TYPE),
-        &raw,
-        max,
-    )?
-    .into_owned();
+    let decoded = read_body(
+        headers,
+        body,
+        endpoint.max_body_bytes(),
+        "send smaller batches",
+    )
+    .await?;
     let engine = state.engine.clone();
     match endpoint {
         Endpoint::Push { segment } => {
@@ -319,4 +310,29 @@ fn push(
         })?;
     recent.remember(key);
     Ok((StatusCode::OK, pier_vse::push::PUSH_SUCCESS_BODY).into_response())
+}
+
+/// Reads a request body of at most `max` bytes and inflates it as its Content-Encoding says
+/// (compressed bodies inflate up to `max`; the wire form is never larger than that). `fix` tells
+/// the client what to do when the body is too large.
+pub(super) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    max: usize,
+    fix: &str,
+) -> Result<Vec<u8>, VseError> {
+    let raw = axum::body::to_bytes(body, max).await.map_err(|_| {
+        VseError::new(
+            Code::BODY_TOO_LARGE,
+            format!("the request body is over {max} bytes: {fix}"),
+        )
+    })?;
+    let text_header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    Ok(decode_body(
+        text_header(header::CONTENT_ENCODING),
+        text_header(header::CONTENT_TYPE),
+        &raw,
+        max,
+    )?
+    .into_owned())
 }
