@@ -5,13 +5,15 @@
 //! indexes rebuilds the derived indexes from it: the app is taken out of service, its appliers
 //! apply and commit everything logged, new text/filter indexes and graphs are built from the
 //! stored documents into directories of the next generation ([`catalog::derived_dir`]), and one
-//! catalog write switches to them. A crash before that write leaves the old generation in use
-//! (the next rebuild overwrites the half-built one); after it, the new one is complete.
+//! catalog write switches to them. A crash before that write leaves the old generation in use;
+//! after it, the new one is complete. Either way the catalog names the live generation, so at
+//! start-up [`remove_stale_generations`] deletes the other generations' directories: the
+//! half-built one of a rebuild cut short, or the old one a finished rebuild had not yet removed.
 
 use crate::catalog::{self, AppRecord, derived_dir, table_dir};
 use crate::quota::Limiter;
 use crate::vectors::{VectorIndexSpec, VectorSet};
-use crate::{App, AppInfo, Engine, EngineError, applier};
+use crate::{App, AppInfo, Engine, EngineConfig, EngineError, applier};
 use pier_index::TableIndex;
 use pier_model::Schema;
 use std::sync::Arc;
@@ -238,9 +240,95 @@ fn busy(name: &str) -> EngineError {
     ))
 }
 
+/// The derived index kinds a table directory holds, one directory per generation
+/// ([`derived_dir`]).
+const DERIVED_KINDS: [&str; 2] = ["index", "vectors"];
+
+/// Removes the derived index directories of `record`'s tables that belong to another generation
+/// than the record's: the catalog is written last when a rebuild switches generations, so those
+/// are provably unused (a rebuild cut short by a crash, or an old generation whose removal a
+/// crash cut short).
+/// Only names [`derived_dir`] writes are touched. Failures are logged, not fatal. Called at
+/// start-up, before the app is opened (no rebuild can be running then).
+pub(crate) fn remove_stale_generations(config: &EngineConfig, record: &AppRecord) {
+    for tr in &record.tables {
+        let dir = table_dir(config, record, tr.id);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not list a table directory for leftover rebuilds");
+                continue;
+            }
+        };
+        for entry in entries.flatten() {
+            let Some(generation) = entry.file_name().to_str().and_then(derived_generation) else {
+                continue;
+            };
+            let path = entry.path();
+            if generation == record.generation || !path.is_dir() {
+                continue;
+            }
+            match remove_dir(&path) {
+                Ok(()) => tracing::info!(
+                    app = %record.name,
+                    table = %tr.name,
+                    dir = %path.display(),
+                    generation,
+                    live = record.generation,
+                    "removed the index directory of another generation (left by an interrupted rebuild)"
+                ),
+                Err(e) => {
+                    tracing::warn!(dir = %path.display(), error = %e, "could not remove a leftover index directory")
+                }
+            }
+        }
+    }
+}
+
+/// The generation whose [`derived_dir`] is named `name` (`index` → 0, `vectors.3` → 3), or None
+/// for any other name.
+fn derived_generation(name: &str) -> Option<u64> {
+    DERIVED_KINDS.iter().find_map(|kind| {
+        let rest = name.strip_prefix(kind)?;
+        if rest.is_empty() {
+            return Some(0);
+        }
+        let digits = rest.strip_prefix('.')?;
+        let generation: u64 = digits.parse().ok()?;
+        // Exactly as derived_dir spells it: no `index.0`, `index.01` or `index.+1`.
+        (generation > 0 && generation.to_string() == digits).then_some(generation)
+    })
+}
+
 fn remove_dir(dir: &std::path::Path) -> std::io::Result<()> {
     match std::fs::remove_dir_all(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::derived_generation;
+
+    #[test]
+    fn only_derived_dir_names_have_a_generation() {
+        for (name, want) in [
+            ("index", Some(0)),
+            ("vectors", Some(0)),
+            ("index.1", Some(1)),
+            ("vectors.12", Some(12)),
+            ("log", None),
+            ("index.0", None),
+            ("index.01", None),
+            ("index.+1", None),
+            ("index.", None),
+            ("indexes", None),
+            ("index.1.tmp", None),
+            ("vectors-2", None),
+        ] {
+            assert_eq!(derived_generation(name), want, "{name}");
+        }
     }
 }

@@ -297,6 +297,7 @@ impl Engine {
             shared,
         };
         for record in engine.catalog.load()? {
+            alter::remove_stale_generations(&engine.shared.config, &record);
             let app = catalog::open_app(&engine.shared, record)?;
             engine.apps.write().insert(app.name.clone(), Arc::new(app));
         }

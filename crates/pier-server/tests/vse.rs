@@ -330,6 +330,68 @@ async fn query_fetch_and_multi_query_match_exact_answers() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["errorCode"], json!(6127), "{v}");
+    assert!(v["errorMsg"].as_str().unwrap().contains("nosuch"), "{v}");
+
+    // A STRING field compared with an unquoted number (or word) is a 400 naming the field, its
+    // type and the quoted form, on every endpoint that takes a filter (it used to match nothing).
+    for (endpoint, body) in [
+        (
+            "query",
+            json!({"tableName": "docs", "vector": q, "filter": "title=1"}),
+        ),
+        (
+            "fetch",
+            json!({"tableName": "docs", "filter": "cate_id=1 AND title=1"}),
+        ),
+        (
+            "multi-query",
+            json!({"tableName": "docs", "filter": "title=1", "queries": [{"vector": q}]}),
+        ),
+        (
+            "search",
+            json!({"tableName": "docs", "knn": {"vector": q, "filter": "title=1"}}),
+        ),
+        (
+            "search",
+            json!({"tableName": "docs", "text": {"queryString": "body:'apple'", "filter": "title=1"}}),
+        ),
+        (
+            "aggregate",
+            json!({"tableName": "docs", "filter": "title=1", "aggFuncs": [{"func": "count", "args": ["*"]}]}),
+        ),
+    ] {
+        let (status, v) = s.call(endpoint, &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{endpoint} {body}: {v}");
+        assert_eq!(v["errorCode"], json!(6135), "{endpoint} {body}: {v}");
+        let m = v["errorMsg"].as_str().unwrap();
+        assert!(
+            m.contains("'title' is STRING") && m.contains(r#"title="1""#),
+            "{endpoint} {body}: {v}"
+        );
+        assert!(v.get("result").is_none(), "{v}");
+    }
+    let (status, v) = s
+        .call(
+            "query",
+            &json!({"tableName": "docs", "vector": q, "filter": "tags=even"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["errorCode"], json!(6135), "{v}");
+    let m = v["errorMsg"].as_str().unwrap();
+    assert!(
+        m.contains("'tags' is MULTI_STRING") && m.contains(r#"tags="even""#),
+        "{v}"
+    );
+    // Quoted, the same comparison is accepted.
+    let v = s
+        .ok(
+            "fetch",
+            &json!({"tableName": "docs", "filter": "title=\"doc 3\""}),
+        )
+        .await;
+    assert_eq!(ids(&v), vec![3]);
 
     // Fetch by ids (unknown ids are skipped), and a filtered, sorted, paged scan.
     let v = s

@@ -15,9 +15,11 @@
 //! field means "contains".
 //!
 //! With a schema ([`Filter::resolve`]), every field must exist and not be a vector field (6127;
-//! names are rewritten to their schema spelling; a TEXT field compares as its whole value), and a STRING field compared with a bare
-//! word gets 6135 ("put string constants in double quotes"). Syntax errors are 6113 (6115 in
-//! sort expressions), with the character position.
+//! names are rewritten to their schema spelling; a TEXT field compares as its whole value), and a
+//! STRING (TEXT, MULTI_STRING) field compared with a bare word or an unquoted number gets 6135
+//! ("put string constants in double quotes": `title=1` would otherwise compare the field's text
+//! as a number and silently match almost nothing). Syntax errors are 6113 (6115 in sort
+//! expressions), with the character position.
 
 use crate::codes::Code;
 use crate::error::VseError;
@@ -353,8 +355,8 @@ fn split_top_level(text: &str, sep: char) -> Vec<&str> {
 }
 
 fn resolve_expr(expr: &mut Expr, schema: &VectorTableSchema, what: &str) -> Result<(), VseError> {
-    // A STRING field compared with a bare word: the word was meant as a constant.
-    check_unquoted(expr, schema)?;
+    // A STRING field compared with a bare word or a number: it was meant as a string constant.
+    check_unquoted(expr, schema, what)?;
     expr.visit_mut(&mut |e| {
         let Expr::Field(name) = e else {
             return Ok(());
@@ -396,7 +398,11 @@ fn usable(schema: &VectorTableSchema, name: &str, _t: FieldType) -> bool {
     !schema.is_vector_field(name)
 }
 
-fn check_unquoted(expr: &Expr, schema: &VectorTableSchema) -> Result<(), VseError> {
+/// 6135: a string field (STRING, TEXT or their multi-value forms) compared directly with a
+/// constant that is not double-quoted: a bare word (not a field of the table) or a number. The
+/// executor would compare the field's text as a number, which silently matches nothing for
+/// text that is not numeric, so the request is refused (as ha3 and pier's V3 filters do).
+fn check_unquoted(expr: &Expr, schema: &VectorTableSchema, what: &str) -> Result<(), VseError> {
     let mut result = Ok(());
     expr.visit(&mut |e| {
         if result.is_err() {
@@ -406,20 +412,26 @@ fn check_unquoted(expr: &Expr, schema: &VectorTableSchema) -> Result<(), VseErro
             return;
         };
         for (a, b) in [(left, right), (right, left)] {
-            if let (Expr::Field(f), Expr::Field(word)) = (a.as_ref(), b.as_ref())
-                && schema
-                    .field(f)
-                    .is_some_and(|x| x.field_type.is_string())
-                && schema.field(word).is_none()
-            {
-                result = Err(VseError::new(
-                    Code::LITERAL_NOT_QUOTED,
-                    format!(
-                        "filter: '{word}' compared with STRING field '{f}' must be in double quotes: {f}=\"{word}\""
-                    ),
-                ));
-                return;
-            }
+            let Expr::Field(f) = a.as_ref() else {
+                continue;
+            };
+            let Some(field) = schema.field(f).filter(|x| x.field_type.is_string()) else {
+                continue;
+            };
+            let unquoted = match b.as_ref() {
+                Expr::Field(word) if schema.field(word).is_none() => word.clone(),
+                Expr::Number(Number::Int(i)) => i.to_string(),
+                Expr::Number(Number::Float(x)) => x.to_string(),
+                _ => continue,
+            };
+            let (name, kind) = (&field.name, field.field_type.name());
+            result = Err(VseError::new(
+                Code::LITERAL_NOT_QUOTED,
+                format!(
+                    "{what}: field '{name}' is {kind}, so the constant {unquoted} it is compared with must be a double-quoted string, as in {name}=\"{unquoted}\""
+                ),
+            ));
+            return;
         }
     });
     result
@@ -1110,12 +1122,40 @@ mod tests {
             ("vector=1", 6127),
             ("ns=abc", 6135),
             ("abc=ns", 6135),
+            ("ns=1", 6135),
+            ("2.5<ns", 6135),
+            ("cate_id=1 AND title!=-3", 6135),
+            ("tags=7", 6135),
         ] {
             let e = Filter::parse(s).unwrap().resolve(&schema).unwrap_err();
             assert_eq!(e.code.0, code, "{s}: {}", e.message);
         }
-        // A number against a STRING field is accepted (compared as text); TEXT compares whole.
-        Filter::parse("ns=1").unwrap().resolve(&schema).unwrap();
+        // The message names the field, its type and the quoted constant to write instead.
+        let e = Filter::parse("NS = 1")
+            .unwrap()
+            .resolve(&schema)
+            .unwrap_err();
+        assert!(
+            e.message.contains("'ns' is STRING") && e.message.contains("ns=\"1\""),
+            "{}",
+            e.message
+        );
+        let e = Filter::parse("tags=7")
+            .unwrap()
+            .resolve(&schema)
+            .unwrap_err();
+        assert!(e.message.contains("MULTI_STRING"), "{}", e.message);
+        // Quoted constants, fields on both sides and numbers against numeric fields pass; TEXT
+        // compares whole.
+        for ok in [
+            "ns=\"1\"",
+            "ns=title",
+            "cate_id=1",
+            "cate_id=\"1\"",
+            "in(ns, \"1|2\")",
+        ] {
+            Filter::parse(ok).unwrap().resolve(&schema).unwrap();
+        }
         Filter::parse("title=\"x\"")
             .unwrap()
             .resolve(&schema)
