@@ -247,4 +247,38 @@ mod tests {
             encode(&state)
         );
     }
+
+    #[test]
+    fn documents_journaled_with_lz4_recover_when_the_journal_no_longer_compresses() {
+        // Engine::open turned journal compression off; data dirs written before hold lz4 entries.
+        let dir = tempfile::tempdir().unwrap();
+        let big = format!("[{}]", vec!["0.123456789"; 2000].join(","));
+        {
+            let db = fjall::Database::builder(dir.path())
+                .journal_compression(fjall::CompressionType::Lz4)
+                .open()
+                .unwrap();
+            let ks = db
+                .keyspace("docs", fjall::KeyspaceCreateOptions::default)
+                .unwrap();
+            ks.insert("a", big.as_bytes()).unwrap();
+            db.persist(fjall::PersistMode::SyncAll).unwrap();
+        }
+        let db = fjall::Database::builder(dir.path())
+            .journal_compression(fjall::CompressionType::None)
+            .open()
+            .unwrap();
+        let ks = db
+            .keyspace("docs", fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        assert_eq!(&*ks.get("a").unwrap().unwrap(), big.as_bytes());
+        ks.insert("b", big.as_bytes()).unwrap();
+        db.persist(fjall::PersistMode::SyncAll).unwrap();
+        drop((ks, db));
+        let db = fjall::Database::builder(dir.path()).open().unwrap();
+        let ks = db
+            .keyspace("docs", fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        assert_eq!(&*ks.get("b").unwrap().unwrap(), big.as_bytes());
+    }
 }
