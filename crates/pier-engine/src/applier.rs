@@ -14,7 +14,7 @@ use crate::outcomes::{DocFailure, RequestOutcome};
 use crate::table::Table;
 use crate::vector_queue::{self, VectorQueue};
 use crate::vectors::PreparedVectors;
-use pier_model::{Cmd, Code, normalize_fields, parse_operations};
+use pier_model::{Cmd, Code, normalize_fields, parse_operations_raw};
 use serde_json::Map;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -213,7 +213,7 @@ fn apply_record(
     // A source batch "[]" only moves the source's position (a transaction of other tables).
     let position_only = entry.source.is_some() && entry.body == b"[]";
     // Request limits were checked on receipt; source batches (whole transactions) have none.
-    match parse_operations(entry.body, &table.schema, table.app_type, false) {
+    match parse_operations_raw(entry.body, &table.schema, table.app_type) {
         Err(_) if position_only => {}
         Err(e) => outcome.failed.push(failure(
             0,
@@ -224,7 +224,7 @@ fn apply_record(
         Ok(ops) => {
             outcome.documents = ops.len() as u32;
             let mut vectors = Vec::new();
-            for (i, op) in ops.into_iter().enumerate() {
+            for (i, (op, text)) in ops.into_iter().enumerate() {
                 let version = Version {
                     timestamp: op.timestamp.unwrap_or(entry.received_ms as i64),
                     seq,
@@ -233,7 +233,7 @@ fn apply_record(
                 if let Err(e) = apply_op(
                     shared,
                     table,
-                    (op.cmd, &op.pk, op.fields),
+                    (op.cmd, &op.pk, op.fields, text),
                     version,
                     replaying,
                     &mut vectors,
@@ -276,12 +276,13 @@ fn apply_record(
     Ok(())
 }
 
-/// Applies one operation (command, primary key, fields); the inner error is a per-document
-/// processing failure. Vector changes are collected in `vectors`, applied once per batch.
+/// Applies one operation (command, primary key, fields, and the fields' JSON text as logged, or
+/// `""`); the inner error is a per-document processing failure. Vector changes are collected in
+/// `vectors`, applied once per batch.
 fn apply_op(
     shared: &Shared,
     table: &Table,
-    (cmd, pk, fields): (Cmd, &str, Map<String, serde_json::Value>),
+    (cmd, pk, fields, text): (Cmd, &str, Map<String, serde_json::Value>, &str),
     version: Version,
     replaying: bool,
     vectors: &mut Vec<PreparedVectors>,
@@ -324,7 +325,13 @@ fn apply_op(
         }
     };
     let state = StoredDoc { version, doc };
-    shared.docs.put(table.id, pk, &state)?;
+    if cmd == Cmd::Add && table.kind != AppKind::OpenSearch && !text.is_empty() {
+        // The document is the logged fields object itself (no base, no normalising): store its
+        // text rather than formatting every value (a vector's numbers) again.
+        shared.docs.put_json(table.id, pk, version, text)?;
+    } else {
+        shared.docs.put(table.id, pk, &state)?;
+    }
     index_state(shared, table, pk, &state, vectors)?;
     Ok(Ok(()))
 }

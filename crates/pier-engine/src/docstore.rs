@@ -36,17 +36,18 @@ fn key(table_id: u64, pk: &str) -> Vec<u8> {
     k
 }
 
+fn write_header(out: &mut Vec<u8>, version: Version, live: bool) {
+    out.extend_from_slice(&version.timestamp.to_be_bytes());
+    out.extend_from_slice(&version.seq.to_be_bytes());
+    out.extend_from_slice(&version.index.to_be_bytes());
+    out.push(u8::from(live));
+}
+
 fn encode(s: &StoredDoc) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER + 256);
-    out.extend_from_slice(&s.version.timestamp.to_be_bytes());
-    out.extend_from_slice(&s.version.seq.to_be_bytes());
-    out.extend_from_slice(&s.version.index.to_be_bytes());
-    match &s.doc {
-        None => out.push(0),
-        Some(doc) => {
-            out.push(1);
-            serde_json::to_writer(&mut out, doc).expect("a JSON map serialises");
-        }
+    write_header(&mut out, s.version, s.doc.is_some());
+    if let Some(doc) = &s.doc {
+        serde_json::to_writer(&mut out, doc).expect("a JSON map serialises");
     }
     out
 }
@@ -121,6 +122,22 @@ impl DocStore {
     /// Writes the state of `pk` (durable with the next journal persist).
     pub fn put(&self, table_id: u64, pk: &str, state: &StoredDoc) -> fjall::Result<()> {
         self.docs.insert(key(table_id, pk), encode(state))
+    }
+
+    /// Writes a live document of `pk` given as the JSON text of its object, as [`DocStore::put`]
+    /// would write the document that text parses to (the same stored state; the text is not
+    /// formatted again). The caller guarantees that `json` is a JSON object.
+    pub fn put_json(
+        &self,
+        table_id: u64,
+        pk: &str,
+        version: Version,
+        json: &str,
+    ) -> fjall::Result<()> {
+        let mut out = Vec::with_capacity(HEADER + json.len());
+        write_header(&mut out, version, true);
+        out.extend_from_slice(json.as_bytes());
+        self.docs.insert(key(table_id, pk), out)
     }
 
     /// The primary keys of a table's live (not deleted) documents.
@@ -217,7 +234,51 @@ mod tests {
         store.put(1, "a", &state).unwrap();
         let raw = store.get_raw(1, "a").unwrap().unwrap();
         assert_eq!(raw.version, state.version);
-        assert_eq!(raw.decode(), Some(state));
+        assert_eq!(raw.decode(), Some(state.clone()));
         assert!(store.get_raw(2, "a").unwrap().is_none());
+        // A document written from its JSON text reads back as the same state, bytes and all.
+        let text = r#"{"id": "a", "v": [0.5, 1.5]}"#;
+        store.put_json(1, "b", state.version, text).unwrap();
+        assert_eq!(store.get(1, "b").unwrap(), Some(state.clone()));
+        let compact = serde_json::to_string(state.doc.as_ref().unwrap()).unwrap();
+        store.put_json(1, "c", state.version, &compact).unwrap();
+        assert_eq!(
+            store.docs.get(key(1, "c")).unwrap().unwrap().to_vec(),
+            encode(&state)
+        );
+    }
+
+    #[test]
+    fn documents_journaled_with_lz4_recover_when_the_journal_no_longer_compresses() {
+        // Engine::open turned journal compression off; data dirs written before hold lz4 entries.
+        let dir = tempfile::tempdir().unwrap();
+        let big = format!("[{}]", vec!["0.123456789"; 2000].join(","));
+        {
+            let db = fjall::Database::builder(dir.path())
+                .journal_compression(fjall::CompressionType::Lz4)
+                .open()
+                .unwrap();
+            let ks = db
+                .keyspace("docs", fjall::KeyspaceCreateOptions::default)
+                .unwrap();
+            ks.insert("a", big.as_bytes()).unwrap();
+            db.persist(fjall::PersistMode::SyncAll).unwrap();
+        }
+        let db = fjall::Database::builder(dir.path())
+            .journal_compression(fjall::CompressionType::None)
+            .open()
+            .unwrap();
+        let ks = db
+            .keyspace("docs", fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        assert_eq!(&*ks.get("a").unwrap().unwrap(), big.as_bytes());
+        ks.insert("b", big.as_bytes()).unwrap();
+        db.persist(fjall::PersistMode::SyncAll).unwrap();
+        drop((ks, db));
+        let db = fjall::Database::builder(dir.path()).open().unwrap();
+        let ks = db
+            .keyspace("docs", fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        assert_eq!(&*ks.get("b").unwrap().unwrap(), big.as_bytes());
     }
 }

@@ -9,7 +9,9 @@ pub mod schema;
 pub mod value;
 
 pub use codes::Code;
-pub use operation::{Cmd, Operation, PushError, parse_operations, parse_push_body};
+pub use operation::{
+    Cmd, Operation, PushError, parse_operations, parse_operations_raw, parse_push_body,
+};
 pub use schema::{
     Analyzer, AppType, FieldSchema, FieldType, Indexes, Schema, SchemaError, SearchIndex,
     TableSchema,

@@ -122,7 +122,6 @@ pub fn parse_operations(
             ),
         );
     }
-    let pk_field = table.primary_key();
     let mut ops = Vec::with_capacity(elements.len());
     for (i, raw) in elements.into_iter().enumerate() {
         let len = raw.get().len();
@@ -140,99 +139,235 @@ pub fn parse_operations(
                 format!("document #{i} must be a JSON object with \"cmd\" and \"fields\""),
             );
         };
-        let cmd = match obj
-            .get("cmd")
-            .and_then(Value::as_str)
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Some("add") => Cmd::Add,
-            Some("update") | Some("upsert") if app_type == AppType::Advanced => Cmd::Update,
-            Some("update") | Some("upsert") => {
-                return fail(
-                    Code::BAD_CMD,
-                    format!(
-                        "document #{i}: standard apps do not support \"update\"; push the whole document with \"add\""
-                    ),
-                );
-            }
-            Some("delete") => Cmd::Delete,
-            Some(other) => {
-                return fail(
-                    Code::BAD_CMD,
-                    format!("document #{i}: unknown cmd '{other}'; use add, update or delete"),
-                );
-            }
-            None => {
-                return fail(
-                    Code::BAD_DOC_FORMAT,
-                    format!("document #{i} has no \"cmd\" string"),
-                );
-            }
-        };
-        let timestamp = match obj.get("timestamp") {
-            None | Some(Value::Null) => None,
-            Some(_) if app_type == AppType::Standard => {
-                return fail(
-                    Code::BAD_JSON,
-                    format!(
-                        "document #{i}: standard apps do not accept \"timestamp\"; remove it, or use an advanced app"
-                    ),
-                );
-            }
-            Some(t) => match t
-                .as_i64()
-                .or_else(|| t.as_str().and_then(|s| s.trim().parse().ok()))
-            {
-                Some(ts) if ts >= 0 => Some(ts),
-                _ => {
-                    return fail(
-                        Code::BAD_DOC_FORMAT,
-                        format!(
-                            "document #{i}: \"timestamp\" must be a non-negative integer of milliseconds"
-                        ),
-                    );
-                }
-            },
-        };
-        let Some(Value::Object(fields)) = obj.remove("fields") else {
-            return fail(
-                Code::BAD_DOC_FORMAT,
-                format!("document #{i} has no \"fields\" object"),
-            );
-        };
-        let pk_value = fields
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(&pk_field.name))
-            .map(|(_, v)| v);
-        let Some(pk_value) = pk_value else {
-            return fail(
-                Code::MISSING_PK,
-                format!("document #{i} has no primary key field '{}'", pk_field.name),
-            );
-        };
-        let Some(pk) = pk_string(pk_value, pk_field.field_type) else {
-            return fail(
-                Code::MISSING_PK,
-                format!(
-                    "document #{i}: primary key '{}' must be a non-empty {} value, got {pk_value}",
-                    pk_field.name,
-                    if pk_field.field_type == FieldType::Int {
-                        "integer"
-                    } else {
-                        "string or number"
-                    }
-                ),
-            );
-        };
-        ops.push(Operation {
-            cmd,
-            timestamp,
-            pk,
-            fields,
-        });
+        let fields = obj.remove("fields");
+        ops.push(element(
+            i,
+            (obj.get("cmd"), obj.get("timestamp"), fields),
+            table,
+            app_type,
+        )?);
     }
     Ok(ops)
+}
+
+/// One element of a batch, as [`parse_operations_raw`] reads it: its `cmd`, `timestamp` and
+/// `fields` as JSON text (the last of each, as when parsed into a map), or not an object.
+enum RawElement<'a> {
+    Object {
+        cmd: Option<&'a RawValue>,
+        timestamp: Option<&'a RawValue>,
+        fields: Option<&'a RawValue>,
+    },
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for RawElement<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawElement<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let (mut cmd, mut timestamp, mut fields) = (None, None, None);
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match &*key {
+                        "cmd" => cmd = Some(map.next_value()?),
+                        "timestamp" => timestamp = Some(map.next_value()?),
+                        "fields" => fields = Some(map.next_value()?),
+                        // Parsed, not skipped: a value the full parse refuses (a number out
+                        // of range) must fail here too.
+                        _ => {
+                            map.next_value::<Value>()?;
+                        }
+                    }
+                }
+                Ok(RawElement::Object {
+                    cmd,
+                    timestamp,
+                    fields,
+                })
+            }
+            // Not an object: refused whatever it holds, so skipped unparsed.
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(RawElement::Other)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(RawElement::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(RawElement::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(RawElement::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(RawElement::Other)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(RawElement::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(RawElement::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// [`parse_operations`] without the request limits (the applier's parse of a logged batch),
+/// also giving each operation's `fields` object as JSON text: the document an `add` stores
+/// can be written from that text instead of formatting every value again. The operations and
+/// the errors are the same as `parse_operations`'s.
+pub fn parse_operations_raw<'a>(
+    body: &'a [u8],
+    table: &TableSchema,
+    app_type: AppType,
+) -> Result<Vec<(Operation, &'a str)>, PushError> {
+    let full = || -> Result<Vec<(Operation, &'a str)>, PushError> {
+        parse_operations(body, table, app_type, false)
+            .map(|ops| ops.into_iter().map(|op| (op, "")).collect())
+    };
+    let elements = match serde_json::from_slice::<Vec<RawElement<'a>>>(body) {
+        Ok(e) if !e.is_empty() => e,
+        // Errors are worded by the full parse.
+        _ => return full(),
+    };
+    let mut ops = Vec::with_capacity(elements.len());
+    for (i, e) in elements.into_iter().enumerate() {
+        let RawElement::Object {
+            cmd,
+            timestamp,
+            fields,
+        } = e
+        else {
+            return fail(
+                Code::BAD_DOC_FORMAT,
+                format!("document #{i} must be a JSON object with \"cmd\" and \"fields\""),
+            );
+        };
+        // A value the scan passed may still not parse (a number out of range): the full parse
+        // then says what is wrong.
+        let value = |raw: Option<&RawValue>| match raw {
+            None => Ok(None),
+            Some(r) => serde_json::from_str::<Value>(r.get()).map(Some),
+        };
+        let (Ok(cmd), Ok(timestamp), Ok(parsed)) = (value(cmd), value(timestamp), value(fields))
+        else {
+            return full();
+        };
+        let op = element(
+            i,
+            (cmd.as_ref(), timestamp.as_ref(), parsed),
+            table,
+            app_type,
+        )?;
+        ops.push((op, fields.map_or("", RawValue::get)));
+    }
+    Ok(ops)
+}
+
+/// Checks element `i` of a batch from its `cmd`, `timestamp` and `fields` values.
+fn element(
+    i: usize,
+    (cmd, timestamp, fields): (Option<&Value>, Option<&Value>, Option<Value>),
+    table: &TableSchema,
+    app_type: AppType,
+) -> Result<Operation, PushError> {
+    let pk_field = table.primary_key();
+    let cmd = match cmd
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("add") => Cmd::Add,
+        Some("update") | Some("upsert") if app_type == AppType::Advanced => Cmd::Update,
+        Some("update") | Some("upsert") => {
+            return fail(
+                Code::BAD_CMD,
+                format!(
+                    "document #{i}: standard apps do not support \"update\"; push the whole document with \"add\""
+                ),
+            );
+        }
+        Some("delete") => Cmd::Delete,
+        Some(other) => {
+            return fail(
+                Code::BAD_CMD,
+                format!("document #{i}: unknown cmd '{other}'; use add, update or delete"),
+            );
+        }
+        None => {
+            return fail(
+                Code::BAD_DOC_FORMAT,
+                format!("document #{i} has no \"cmd\" string"),
+            );
+        }
+    };
+    let timestamp = match timestamp {
+        None | Some(Value::Null) => None,
+        Some(_) if app_type == AppType::Standard => {
+            return fail(
+                Code::BAD_JSON,
+                format!(
+                    "document #{i}: standard apps do not accept \"timestamp\"; remove it, or use an advanced app"
+                ),
+            );
+        }
+        Some(t) => match t
+            .as_i64()
+            .or_else(|| t.as_str().and_then(|s| s.trim().parse().ok()))
+        {
+            Some(ts) if ts >= 0 => Some(ts),
+            _ => {
+                return fail(
+                    Code::BAD_DOC_FORMAT,
+                    format!(
+                        "document #{i}: \"timestamp\" must be a non-negative integer of milliseconds"
+                    ),
+                );
+            }
+        },
+    };
+    let Some(Value::Object(fields)) = fields else {
+        return fail(
+            Code::BAD_DOC_FORMAT,
+            format!("document #{i} has no \"fields\" object"),
+        );
+    };
+    let pk_value = fields
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(&pk_field.name))
+        .map(|(_, v)| v);
+    let Some(pk_value) = pk_value else {
+        return fail(
+            Code::MISSING_PK,
+            format!("document #{i} has no primary key field '{}'", pk_field.name),
+        );
+    };
+    let Some(pk) = pk_string(pk_value, pk_field.field_type) else {
+        return fail(
+            Code::MISSING_PK,
+            format!(
+                "document #{i}: primary key '{}' must be a non-empty {} value, got {pk_value}",
+                pk_field.name,
+                if pk_field.field_type == FieldType::Int {
+                    "integer"
+                } else {
+                    "string or number"
+                }
+            ),
+        );
+    };
+    Ok(Operation {
+        cmd,
+        timestamp,
+        pk,
+        fields,
+    })
 }
 
 #[cfg(test)]
@@ -315,5 +450,46 @@ mod tests {
             "x".repeat(MAX_DOC_BYTES)
         );
         assert_eq!(code(&big, Advanced), 3002);
+    }
+
+    #[test]
+    fn the_raw_parse_gives_the_same_operations_and_errors() {
+        let bodies = [
+            r#"[{"cmd":"add","fields":{"id":"1","title":"t","v":[0.5, 1e-3]}},{"cmd":"DELETE","fields":{"ID":2}}]"#,
+            r#"[{"fields":{"id":"1"},"cmd":"add","x":[1,{"a":2}],"fields":{"id":"2"}}]"#,
+            r#"[{"cmd":"Upsert","timestamp":"5","fields":{"id":"x"}}]"#,
+            r#" [ {"cmd" : "add" , "fields" : { "id" : "1" } } ] "#,
+            "",
+            "[]",
+            "[{",
+            r#"{"cmd":"add"}"#,
+            "[1]",
+            r#"[{"cmd":"add"}]"#,
+            r#"[{"cmd":"add","fields":null}]"#,
+            r#"[{"cmd":"frob","fields":{"id":"1"}}]"#,
+            r#"[{"cmd":"add","timestamp":-1,"fields":{"id":"1"}}]"#,
+            r#"[{"cmd":"add","fields":{"title":"x"}}]"#,
+            r#"[{"cmd":"add","fields":{"id":"1","n":1e400}}]"#,
+            r#"[{"cmd":"add","other":1e400,"fields":{"id":"1"}}]"#,
+            r#"[{"cm\u0064":"add","fields":{"id":"1"}},[1e400]]"#,
+        ];
+        for ty in [AppType::Standard, AppType::Advanced] {
+            for body in bodies {
+                let full = parse_operations(body.as_bytes(), &table(), ty, false);
+                let raw = parse_operations_raw(body.as_bytes(), &table(), ty);
+                match (full, raw) {
+                    (Ok(full), Ok(raw)) => {
+                        assert_eq!(full.len(), raw.len());
+                        for (op, (r, text)) in full.iter().zip(&raw) {
+                            assert_eq!(op, r, "{body}");
+                            // The text is the fields object: it parses to the same fields.
+                            let parsed: Map<String, Value> = serde_json::from_str(text).unwrap();
+                            assert_eq!(parsed, op.fields, "{body}");
+                        }
+                    }
+                    (full, raw) => assert_eq!(full.err(), raw.err(), "{ty:?} {body}"),
+                }
+            }
+        }
     }
 }

@@ -19,7 +19,7 @@
 //! from the job id and line number (the same on every run), and the file is replayed in order.
 
 use crate::dialects::adb::collections;
-use crate::dialects::adb::data::{Row, row_op};
+use crate::dialects::adb::data::{RawRow, Row, row_op, row_op_line};
 use pier_engine::Engine;
 use pier_engine::jobs::{JobError, JobStatus, UploadJob};
 use pier_model::Code;
@@ -400,15 +400,21 @@ fn check_line(
             "line {line_no}: {why}; no row of the file was applied"
         ))
     };
+    let new_id = || uuid::Uuid::new_v5(namespace, line_no.to_string().as_bytes());
+    // The fast way keeps the vector's text (most of the line) as sent; a line it does not take,
+    // or finds wrong, is read again the slow way, which words the error as always.
+    if let Ok(row) = serde_json::from_slice::<RawRow<'_>>(line)
+        && let Some(mut out) = row_op_line(c, row, new_id).map_err(at)?
+    {
+        out.push(b'\n');
+        return Ok(out);
+    }
     let row: Row = serde_json::from_slice(line).map_err(|e| {
         at(format!(
             "not a JSON object {{\"Id\", \"Metadata\", \"Vector\"}} ({e})"
         ))
     })?;
-    let op = row_op(c, row, || {
-        uuid::Uuid::new_v5(namespace, line_no.to_string().as_bytes())
-    })
-    .map_err(at)?;
+    let op = row_op(c, row, new_id).map_err(at)?;
     let mut out = serde_json::to_vec(&op).expect("a JSON value serialises");
     out.push(b'\n');
     Ok(out)

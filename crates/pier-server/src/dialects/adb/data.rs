@@ -13,6 +13,7 @@ use pier_engine::vector_search::{VectorQuery, VectorSearchError};
 use pier_index::search::Page;
 use pier_query::Expr;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -86,7 +87,138 @@ pub fn row_op(
     row: Row,
     new_id: impl FnOnce() -> uuid::Uuid,
 ) -> Result<Value, String> {
-    let sparse = match row.sparse_vector.as_ref().filter(|v| !v.is_null()) {
+    let length = row.vector.as_ref().map(Vec::len);
+    let mut doc = row_fields(
+        c,
+        row.id,
+        row.metadata,
+        row.sparse_vector.as_ref(),
+        length,
+        new_id,
+    )?;
+    let vector = row.vector.unwrap_or_default();
+    doc.insert(VECTOR.into(), vector.into_iter().map(Value::from).collect());
+    Ok(json!({"cmd": "add", "fields": doc}))
+}
+
+/// One line of an upload job's file, its `Vector` left as JSON text (see [`row_op_line`]).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RawRow<'a> {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    metadata: Option<Map<String, Value>>,
+    #[serde(default, borrow)]
+    vector: Option<&'a RawValue>,
+    #[serde(default)]
+    sparse_vector: Option<Value>,
+}
+
+/// [`row_op`] for a row whose vector is still JSON text, written as one line of JSON (no
+/// newline). The vector's numbers are checked (parsed) but not converted and formatted again:
+/// its text goes into the operation as sent. `Ok(None)` when the fast way does not apply (the
+/// vector is not an array of numbers written with a fraction or exponent; `row_op` writes
+/// integers as floats, so those rows take the slow way and are stored exactly as before).
+pub fn row_op_line(
+    c: &Collection,
+    row: RawRow<'_>,
+    new_id: impl FnOnce() -> uuid::Uuid,
+) -> Result<Option<Vec<u8>>, String> {
+    let length = match row.vector {
+        None => None,
+        Some(raw) => match float_array_len(raw.get()) {
+            Some(n) => Some(n),
+            None => return Ok(None),
+        },
+    };
+    let doc = row_fields(
+        c,
+        row.id,
+        row.metadata,
+        row.sparse_vector.as_ref(),
+        length,
+        new_id,
+    )?;
+    let vector = row.vector.map_or("[]", RawValue::get);
+    let mut out = Vec::with_capacity(vector.len() + 256);
+    out.extend_from_slice(br#"{"cmd":"add","fields":{"#);
+    let mut first = true;
+    for (name, value) in doc.iter() {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        serde_json::to_writer(&mut out, name).expect("a string serialises");
+        out.push(b':');
+        if name == VECTOR {
+            out.extend_from_slice(vector.as_bytes());
+        } else {
+            serde_json::to_writer(&mut out, value).expect("a JSON value serialises");
+        }
+    }
+    out.extend_from_slice(b"}}");
+    Ok(Some(out))
+}
+
+/// The length of `text`, a JSON array of numbers each written with a fraction or an exponent
+/// (parsed as `f64`, so one out of range is refused as when parsing a [`Row`]); `None` for
+/// anything else.
+fn float_array_len(text: &str) -> Option<usize> {
+    struct Len(usize);
+    struct Float;
+    impl<'de> Deserialize<'de> for Float {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Float, D::Error> {
+            struct V;
+            impl serde::de::Visitor<'_> for V {
+                type Value = Float;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a number with a fraction or an exponent")
+                }
+                fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Float, E> {
+                    Ok(Float)
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+    impl<'de> Deserialize<'de> for Len {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Len, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Len;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an array of numbers")
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<Len, A::Error> {
+                    let mut n = 0;
+                    while seq.next_element::<Float>()?.is_some() {
+                        n += 1;
+                    }
+                    Ok(Len(n))
+                }
+            }
+            d.deserialize_seq(V)
+        }
+    }
+    serde_json::from_str::<Len>(text).ok().map(|l| l.0)
+}
+
+/// A row's fields as stored, but the vector (the caller inserts it under [`VECTOR`], whose
+/// place is kept by a null): the checks of [`row_op`], with the vector's length, in the same
+/// order, so a row fails with the same message whichever way it was read.
+fn row_fields(
+    c: &Collection,
+    id: Option<String>,
+    metadata: Option<Map<String, Value>>,
+    sparse_vector: Option<&Value>,
+    vector_len: Option<usize>,
+    new_id: impl FnOnce() -> uuid::Uuid,
+) -> Result<Map<String, Value>, String> {
+    let sparse = match sparse_vector.filter(|v| !v.is_null()) {
         None => None,
         Some(_) if !c.supports_sparse() => {
             return Err(format!(
@@ -96,32 +228,30 @@ pub fn row_op(
         }
         Some(v) => parse_sparse(v).map_err(|m| format!("SparseVector: {m}"))?,
     };
-    let vector = row.vector.ok_or("Vector is required")?;
-    if vector.len() != c.dimension {
+    let length = vector_len.ok_or("Vector is required")?;
+    if length != c.dimension {
         return Err(format!(
             "Vector has {} values but the collection's Dimension is {}",
-            vector.len(),
-            c.dimension
+            length, c.dimension
         ));
     }
-    let id = row
-        .id
+    let id = id
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| new_id().to_string());
     let mut doc = Map::new();
-    for (name, value) in row.metadata.unwrap_or_default() {
+    for (name, value) in metadata.unwrap_or_default() {
         let column = c.column(&name).ok_or_else(|| unknown_column(c, &name))?;
         if let Some(v) = normalise(column, &value).map_err(|m| format!("'{name}': {m}"))? {
             doc.insert(name, v);
         }
     }
     doc.insert(ID.into(), id.into());
-    doc.insert(VECTOR.into(), vector.into_iter().map(Value::from).collect());
+    doc.insert(VECTOR.into(), Value::Null);
     if let Some((indices, values)) = sparse {
         doc.insert(SPARSE_INDICES.into(), indices.into());
         doc.insert(SPARSE_VALUES.into(), values.into());
     }
-    Ok(add_op(c, doc))
+    Ok(add_fields(c, doc))
 }
 
 /// A sparse vector's indices and values, as sent.
@@ -191,7 +321,12 @@ fn unknown_column(c: &Collection, name: &str) -> String {
 }
 
 /// An `add` of a whole row, with its full-text column rebuilt.
-fn add_op(c: &Collection, mut doc: Map<String, Value>) -> Value {
+fn add_op(c: &Collection, doc: Map<String, Value>) -> Value {
+    json!({"cmd": "add", "fields": add_fields(c, doc)})
+}
+
+/// The fields of an `add` of a whole row: its full-text column rebuilt.
+fn add_fields(c: &Collection, mut doc: Map<String, Value>) -> Map<String, Value> {
     doc.remove(pier_engine::vectors::VECTOR_KEY_FIELD);
     let text: Vec<&str> = c
         .full_text_retrieval_fields
@@ -200,7 +335,7 @@ fn add_op(c: &Collection, mut doc: Map<String, Value>) -> Value {
         .collect();
     let text = text.join("\n");
     doc.insert(TSVECTOR.into(), text.into());
-    json!({"cmd": "add", "fields": doc})
+    doc
 }
 
 /// A metadata value as stored for its column; `None` for SQL NULL.
@@ -1030,4 +1165,93 @@ fn render(
         });
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collection() -> Collection {
+        Collection {
+            namespace: "ns".into(),
+            collection: "c".into(),
+            dimension: 3,
+            metrics: Metric::Cosine,
+            parser: "english".into(),
+            full_text_retrieval_fields: vec!["title".into()],
+            metadata: vec![
+                ("title".into(), "text".into()),
+                ("page".into(), "int".into()),
+            ],
+            index_options: Map::new(),
+            vector_index_deleted: false,
+        }
+    }
+
+    fn id() -> uuid::Uuid {
+        uuid::Uuid::from_u128(7)
+    }
+
+    /// The operation of `line` both ways: (the raw way's, the slow way's).
+    fn both(line: &str) -> (Result<Option<Value>, String>, Result<Value, String>) {
+        let c = collection();
+        let raw = serde_json::from_str::<RawRow<'_>>(line).unwrap();
+        let fast = row_op_line(&c, raw, id)
+            .map(|o| o.map(|bytes| serde_json::from_slice::<Value>(&bytes).unwrap()));
+        let slow = row_op(&c, serde_json::from_str::<Row>(line).unwrap(), id);
+        (fast, slow)
+    }
+
+    #[test]
+    fn the_raw_way_gives_the_same_operation_as_row_op() {
+        for line in [
+            r#"{"Id":"a","Metadata":{"title":"hello","page":3},"Vector":[0.5,-1.25e-3,1E2]}"#,
+            r#"{"Metadata":{"page":"4"},"Vector":[ 0.1 , 0.2, 0.30000000000000004 ]}"#,
+            r#"{"Id":"","Vector":[1.0,2.0,3.5],"Other":1}"#,
+        ] {
+            let (fast, slow) = both(line);
+            let fast = fast.unwrap().expect("taken the raw way");
+            let slow = slow.unwrap();
+            assert_eq!(fast, slow, "{line}");
+            // Same key order as well (preserve_order).
+            let keys = |v: &Value| {
+                v["fields"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(keys(&fast), keys(&slow));
+        }
+    }
+
+    #[test]
+    fn integers_and_non_numbers_take_the_slow_way() {
+        for line in [
+            r#"{"Id":"a","Vector":[1,2.0,3.0]}"#,
+            r#"{"Id":"a","Vector":[1.0,"2",3.0]}"#,
+            r#"{"Id":"a","Vector":{"a":1}}"#,
+            r#"{"Id":"a","Vector":[1.0,2.0,1e400]}"#,
+        ] {
+            let c = collection();
+            let raw = serde_json::from_str::<RawRow<'_>>(line).unwrap();
+            assert_eq!(row_op_line(&c, raw, id), Ok(None), "{line}");
+        }
+    }
+
+    #[test]
+    fn the_raw_way_fails_rows_as_row_op_does() {
+        for line in [
+            r#"{"Id":"a","Vector":[1.0,2.0]}"#,
+            r#"{"Id":"a"}"#,
+            r#"{"Id":"a","Vector":null}"#,
+            r#"{"Id":"a","Metadata":{"nope":1},"Vector":[1.0,2.0,3.0]}"#,
+            r#"{"Id":"a","Metadata":{"page":"x"},"Vector":[1.0,2.0,3.0]}"#,
+            r#"{"Id":"a","SparseVector":{"Indices":[1],"Values":[1.0]},"Vector":[1.0,2.0,3.0]}"#,
+        ] {
+            let (fast, slow) = both(line);
+            assert_eq!(fast.unwrap_err(), slow.unwrap_err(), "{line}");
+        }
+    }
 }
