@@ -307,6 +307,10 @@ impl VectorSet {
     /// Opens the indexes saved in `dir` (none yet: empty), for these specs.
     pub fn open(dir: &Path, specs: Vec<VectorIndexSpec>) -> Result<VectorSet, VectorSetError> {
         std::fs::create_dir_all(dir)?;
+        // Scratch files of saves a crash interrupted; the checkpoint they were for never
+        // replaced the last complete one.
+        pier_vector::remove_interrupted_saves(dir)?;
+        let _ = std::fs::remove_file(dir.join(format!("{CHECKPOINT_FILE}.tmp")));
         let path = dir.join(CHECKPOINT_FILE);
         let checkpoint: Checkpoint = match std::fs::read(&path) {
             Ok(bytes) => {

@@ -54,6 +54,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::{Condvar, Mutex, RwLock, RwLockWriteGuard};
 
 pub use error::{Result, VectorError};
+pub use persist::remove_interrupted_saves;
 
 use distance::PreparedQuery;
 

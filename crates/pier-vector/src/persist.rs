@@ -63,17 +63,44 @@ fn storage_code(s: Storage) -> u8 {
     }
 }
 
+/// Suffixes of the scratch files of a save in progress (followed by the process id).
+const SCRATCH_SUFFIXES: [&str; 2] = [".tmp-", ".graph-tmp-"];
+
+/// The checkpoint being written, renamed over `path` once complete.
 fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp-{}", std::process::id()));
-    path.with_file_name(name)
+    scratch_path(path, SCRATCH_SUFFIXES[0])
 }
 
 /// Where usearch streams the graph before it is copied into the checkpoint.
 fn blob_tmp_path(path: &Path) -> PathBuf {
+    scratch_path(path, SCRATCH_SUFFIXES[1])
+}
+
+fn scratch_path(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".graph-tmp-{}", std::process::id()));
+    name.push(format!("{suffix}{}", std::process::id()));
     path.with_file_name(name)
+}
+
+/// Removes the scratch files that saves into `dir` left when their process died mid-save (a
+/// checkpoint is only ever replaced by rename, so they are never needed); returns how many.
+/// Call it before anything saves into `dir`.
+pub fn remove_interrupted_saves(dir: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let scratch = SCRATCH_SUFFIXES.iter().any(|suffix| {
+            name.rsplit_once(suffix)
+                .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if scratch && entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 struct Reader<'a> {

@@ -369,6 +369,19 @@ fn save_load_roundtrip_gives_identical_results() {
     assert_eq!(loaded.search(&data[6], 1, None, None).unwrap()[0].0, 6);
     // No temporary files are left behind.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    // The scratch files of a save cut short by a crash are removed; nothing else is.
+    for leftover in ["field.vec.tmp-4242", "field.vec.graph-tmp-17"] {
+        std::fs::write(dir.path().join(leftover), b"partial").unwrap();
+    }
+    std::fs::write(dir.path().join("notes.tmp-x"), b"keep").unwrap();
+    assert_eq!(crate::remove_interrupted_saves(dir.path()).unwrap(), 2);
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["field.vec", "notes.tmp-x"]);
+    std::fs::remove_file(dir.path().join("notes.tmp-x")).unwrap();
 
     // Damage is detected, not loaded.
     let mut bytes = std::fs::read(&path).unwrap();
