@@ -133,9 +133,14 @@ impl Engine {
             change.dialect_schema,
             record.generation + 1,
         );
-        let switched = self
-            .build_derived(&altered, &covered)
-            .and_then(|()| self.catalog.put(&altered));
+        let switched = match self.build_derived(&altered, &covered) {
+            Ok(()) => self.catalog.put(&altered),
+            Err(e) => {
+                // The catalog still names the old generation: the half-built one is unused.
+                self.remove_generation(&altered);
+                Err(e)
+            }
+        };
         let (open, result) = match switched {
             Ok(()) => (altered, Ok(())),
             Err(e) => (record.clone(), Err(e)),
@@ -143,16 +148,22 @@ impl Engine {
         let reopened = Arc::new(catalog::open_app(&self.shared, open)?);
         self.apps.write().insert(name, reopened.clone());
         result?;
+        self.remove_generation(record);
+        Ok(reopened.info())
+    }
+
+    /// Removes the derived index directories of `record`'s generation (one the catalog no
+    /// longer names, or never named); failures are logged, start-up retries them.
+    fn remove_generation(&self, record: &AppRecord) {
         for tr in &record.tables {
             let dir = table_dir(&self.shared.config, record, tr.id);
-            for kind in ["index", "vectors"] {
-                let old = derived_dir(&dir, kind, record.generation);
-                if let Err(e) = remove_dir(&old) {
-                    tracing::warn!(dir = %old.display(), error = %e, "could not remove an old index directory");
+            for kind in DERIVED_KINDS {
+                let unused = derived_dir(&dir, kind, record.generation);
+                if let Err(e) = remove_dir(&unused) {
+                    tracing::warn!(dir = %unused.display(), error = %e, "could not remove an unused index directory");
                 }
             }
         }
-        Ok(reopened.info())
     }
 
     /// Builds the derived indexes of `record`'s generation from the document store, covering

@@ -316,3 +316,49 @@ fn alter_rebuilds_from_the_store_and_survives_a_reopen() {
         Err(pier_engine::EngineError::AppNotFound(_))
     ));
 }
+
+/// A rebuild that fails (here: the directory of its new graphs cannot be made, because a file
+/// sits where it goes) leaves the app on its old generation and removes what it had built.
+#[test]
+fn a_failed_rebuild_removes_its_half_built_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    e.create(NewApp {
+        name: "app".into(),
+        kind: AppKind::AnalyticDb,
+        app_type: AppType::Advanced,
+        schema: schema(false),
+        vectors: vec![spec(VectorMetric::L2)],
+        dialect_schema: None,
+        quota: Default::default(),
+    })
+    .unwrap();
+    push(
+        &e,
+        json!([{"cmd": "add", "fields": {"id": "near", "vec": [1.0, 0.0], "n": 1}},
+               {"cmd": "add", "fields": {"id": "far", "vec": [9.0, 9.0], "n": 3}}]),
+    );
+    let table_dir = only_table_dir(dir.path());
+    let before = entries(&table_dir);
+    std::fs::write(table_dir.join("vectors.1"), b"in the way").unwrap();
+
+    let failed = e.alter(
+        "app",
+        AppChange {
+            schema: schema(true),
+            vectors: vec![spec(VectorMetric::Ip)],
+            dialect_schema: None,
+        },
+    );
+    assert!(failed.is_err(), "the rebuild should fail: {failed:?}");
+    std::fs::remove_file(table_dir.join("vectors.1")).unwrap();
+    // The text index of generation 1 had been built before the graphs failed: it is gone.
+    assert_eq!(entries(&table_dir), before);
+    // The app works on its old generation: l2 order, pushes applied.
+    assert_eq!(nearest(&e, &[1.0, 0.1], None), ["near", "far"]);
+    push(
+        &e,
+        json!([{"cmd": "add", "fields": {"id": "mid", "vec": [0.0, 1.0], "n": 2}}]),
+    );
+    assert_eq!(nearest(&e, &[1.0, 0.1], None), ["near", "mid", "far"]);
+}
