@@ -86,7 +86,11 @@ pub async fn start_server(
         .args(args)
         .arg("--data-dir")
         .arg(&data_dir)
-        .env("PIER_LOG", "warn")
+        // Quiet unless the caller asks for the server's logs (PIER_LOG=info, say).
+        .env(
+            "PIER_LOG",
+            std::env::var("PIER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .spawn()
         .context("starting the server")?;
     let server = Server {

@@ -23,6 +23,8 @@ const NAMESPACE: &str = "bench";
 const NS_PASSWORD: &str = "bench pass";
 const COLLECTION: &str = "upload";
 const MANAGER: (&str, &str) = ("bench_admin", "bench admin pass");
+/// How often the job is polled: the acknowledged and Success times are this precise.
+const POLL_MS: u64 = 20;
 /// Metadata categories: a filter on one keeps a tenth of the rows.
 const CATEGORIES: usize = 10;
 const WORDS: [&str; 8] = [
@@ -148,7 +150,7 @@ pub async fn upload(b: UploadBench) -> anyhow::Result<()> {
         match job["status"].as_str() {
             Some("Success") => break started.elapsed().as_secs_f64(),
             Some("Failed" | "Cancelled") => bail!("the job ended {job}"),
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            _ => tokio::time::sleep(Duration::from_millis(POLL_MS)).await,
         }
     };
     pb.finish_and_clear();

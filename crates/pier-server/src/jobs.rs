@@ -250,10 +250,14 @@ async fn steps(engine: &Arc<Engine>, job: &mut UploadJob) -> Result<(), Stop> {
     let (engine2, mut job2) = (engine.clone(), job.clone());
     let (job2, last) = tokio::task::spawn_blocking(move || {
         let ops = spool_path(&engine2, &job2.id, "ops");
+        let started = std::time::Instant::now();
         let checked = check(&engine2, &mut job2, &file, &ops).and_then(|rows| {
             job2.rows_total = Some(rows);
             progress(&engine2, &job2)?;
-            apply(&engine2, &mut job2, &ops)
+            let checked_secs = started.elapsed().as_secs_f64();
+            let applied = apply(&engine2, &mut job2, &ops)?;
+            tracing::info!(job = %job2.id, rows, checked_secs, pushed_secs = started.elapsed().as_secs_f64() - checked_secs, "upload job's rows checked and pushed");
+            Ok(applied)
         });
         (job2, checked)
     })

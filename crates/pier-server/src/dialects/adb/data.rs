@@ -161,50 +161,60 @@ pub fn row_op_line(
     Ok(Some(out))
 }
 
-/// The length of `text`, a JSON array of numbers each written with a fraction or an exponent
-/// (parsed as `f64`, so one out of range is refused as when parsing a [`Row`]); `None` for
-/// anything else.
+/// The length of `text`, a JSON array of numbers each written with a fraction or an exponent;
+/// `None` for anything else, and for a number this quick scan cannot prove is within `f64`'s
+/// range (over 20 integer digits, or a 3-digit exponent): the slow way parses those and refuses
+/// one out of range, as when parsing a [`Row`].
+///
+/// `text` must be valid JSON (a [`RawValue`]'s text): only the shape is checked here. A scan of
+/// bytes rather than a parse, because the vectors are most of an upload's bytes.
 fn float_array_len(text: &str) -> Option<usize> {
-    struct Len(usize);
-    struct Float;
-    impl<'de> Deserialize<'de> for Float {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Float, D::Error> {
-            struct V;
-            impl serde::de::Visitor<'_> for V {
-                type Value = Float;
-                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                    f.write_str("a number with a fraction or an exponent")
-                }
-                fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Float, E> {
-                    Ok(Float)
-                }
-            }
-            d.deserialize_any(V)
+    /// The number being scanned.
+    #[derive(Default)]
+    struct Number {
+        bytes: usize,
+        integer_digits: usize,
+        exponent_digits: usize,
+        fraction: bool,
+        exponent: bool,
+    }
+    impl Number {
+        fn is_float_in_range(&self) -> bool {
+            (self.fraction || self.exponent)
+                && self.integer_digits <= 20
+                && self.exponent_digits <= 2
         }
     }
-    impl<'de> Deserialize<'de> for Len {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Len, D::Error> {
-            struct V;
-            impl<'de> serde::de::Visitor<'de> for V {
-                type Value = Len;
-                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                    f.write_str("an array of numbers")
+    let body = text.trim_ascii().strip_prefix('[')?.strip_suffix(']')?;
+    let (mut n, mut number) = (0, Number::default());
+    // One pass over the bytes: valid JSON has no whitespace inside a number, so separators are
+    // the only other bytes an array of numbers can hold.
+    for &b in body.as_bytes() {
+        match b {
+            b'0'..=b'9' if number.exponent => number.exponent_digits += 1,
+            b'0'..=b'9' if !number.fraction => number.integer_digits += 1,
+            b'0'..=b'9' | b'-' | b'+' => {}
+            b'.' => number.fraction = true,
+            b'e' | b'E' => number.exponent = true,
+            b' ' | b'\t' | b'\n' | b'\r' => continue,
+            b',' => {
+                if !number.is_float_in_range() {
+                    return None;
                 }
-                fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                    self,
-                    mut seq: A,
-                ) -> Result<Len, A::Error> {
-                    let mut n = 0;
-                    while seq.next_element::<Float>()?.is_some() {
-                        n += 1;
-                    }
-                    Ok(Len(n))
-                }
+                n += 1;
+                number = Number::default();
+                continue;
             }
-            d.deserialize_seq(V)
+            _ => return None,
         }
+        number.bytes += 1;
     }
-    serde_json::from_str::<Len>(text).ok().map(|l| l.0)
+    match number.bytes {
+        0 if n == 0 => Some(0),
+        0 => None,
+        _ if number.is_float_in_range() => Some(n + 1),
+        _ => None,
+    }
 }
 
 /// A row's fields as stored, but the vector (the caller inserts it under [`VECTOR`], whose
@@ -1237,6 +1247,32 @@ mod tests {
             let c = collection();
             let raw = serde_json::from_str::<RawRow<'_>>(line).unwrap();
             assert_eq!(row_op_line(&c, raw, id), Ok(None), "{line}");
+        }
+    }
+
+    #[test]
+    fn float_arrays_are_measured_and_anything_else_is_left_to_the_slow_way() {
+        for (text, len) in [
+            ("[]", Some(0)),
+            (" [ ] ", Some(0)),
+            ("[0.5]", Some(1)),
+            ("[ -0.5 ,\t1e-7,\n2.5E+10, 3.25e99 ]", Some(4)),
+            ("[12345678901234567890.5]", Some(1)),
+            ("[1.0,2]", None),
+            ("[-0]", None),
+            ("[1.5e100]", None),
+            ("[1.5e-100]", None),
+            ("[123456789012345678901.5]", None),
+            ("[[1.0],[2.0]]", None),
+            (r#"["1.0,2.0"]"#, None),
+            (r#"[1.0,"e"]"#, None),
+            ("[true]", None),
+            ("[null]", None),
+            (r#"[{"a":1.5}]"#, None),
+            (r#"{"a":1.5}"#, None),
+            ("1.5", None),
+        ] {
+            assert_eq!(float_array_len(text), len, "{text}");
         }
     }
 
