@@ -99,21 +99,6 @@ pub struct DocStore {
 }
 
 impl DocStore {
-    /// Opens (or creates) the store's keyspace, `docs`, in `db`.
-    pub fn open(db: &fjall::Database) -> fjall::Result<DocStore> {
-        Ok(DocStore::new(db.keyspace("docs", Self::create_options)?))
-    }
-
-    /// How a new data dir's keyspace is created: documents of 1 KiB or more (every document of
-    /// a vector table: 3 KB of numbers at 384 d) go to blob files, and compactions move only
-    /// keys and pointers, not the documents again at every level. A keyspace created before
-    /// keeps the options it was created with (fjall stores them), so older data dirs open
-    /// unchanged.
-    pub fn create_options() -> fjall::KeyspaceCreateOptions {
-        fjall::KeyspaceCreateOptions::default()
-            .with_kv_separation(Some(fjall::KvSeparationOptions::default()))
-    }
-
     /// Wraps the keyspace.
     pub fn new(docs: Keyspace) -> DocStore {
         DocStore { docs }
@@ -261,52 +246,6 @@ mod tests {
             store.docs.get(key(1, "c")).unwrap().unwrap().to_vec(),
             encode(&state)
         );
-    }
-
-    #[test]
-    fn large_documents_survive_a_reopen_and_older_data_dirs_still_open() {
-        let big = |i: usize| format!(r#"{{"v": [{}]}}"#, vec![format!("0.{i}"); 800].join(","));
-        let version = Version {
-            timestamp: 1,
-            seq: 1,
-            index: 0,
-        };
-        // A data dir whose keyspace was created without key-value separation.
-        let old = tempfile::tempdir().unwrap();
-        {
-            let db = fjall::Database::builder(old.path()).open().unwrap();
-            let store = DocStore::new(
-                db.keyspace("docs", fjall::KeyspaceCreateOptions::default)
-                    .unwrap(),
-            );
-            store.put_json(1, "a", version, &big(1)).unwrap();
-            db.persist(fjall::PersistMode::SyncAll).unwrap();
-        }
-        // A new one, with it; many documents, so some reach tables and blob files.
-        let new = tempfile::tempdir().unwrap();
-        {
-            let db = fjall::Database::builder(new.path()).open().unwrap();
-            let store = DocStore::open(&db).unwrap();
-            for i in 0..2_000 {
-                store.put_json(1, &i.to_string(), version, &big(i)).unwrap();
-            }
-            db.persist(fjall::PersistMode::SyncAll).unwrap();
-            store.docs.rotate_memtable_and_wait().unwrap();
-        }
-        for (dir, keys) in [(&old, vec![1]), (&new, vec![0, 1, 1_999])] {
-            let db = fjall::Database::builder(dir.path()).open().unwrap();
-            let store = DocStore::open(&db).unwrap();
-            for i in keys {
-                let pk = if dir.path() == old.path() {
-                    "a".to_string()
-                } else {
-                    i.to_string()
-                };
-                let doc = store.get(1, &pk).unwrap().expect("stored").doc.unwrap();
-                let expected: Map<String, Value> = serde_json::from_str(&big(i)).unwrap();
-                assert_eq!(doc, expected);
-            }
-        }
     }
 
     #[test]

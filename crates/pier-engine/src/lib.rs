@@ -272,7 +272,7 @@ impl Engine {
                 e => e.into(),
             })?;
         let ks = |name: &str| db.keyspace(name, fjall::KeyspaceCreateOptions::default);
-        let docs = DocStore::open(&db)?;
+        let docs = DocStore::new(ks("docs")?);
         let outcomes = Outcomes::new(ks("requests")?, ks("errors")?);
         let catalog = catalog::Catalog::new(db.clone(), ks("apps")?);
         let sources = sync::Sources::new(ks("syncs")?, ks("sync_positions")?);
