@@ -70,6 +70,46 @@ fn decode_doc(bytes: &[u8]) -> Option<Option<Map<String, Value>>> {
     }
 }
 
+/// A stored document without the top-level fields named in `skip`, which are scanned past but
+/// not parsed (a document's vectors are most of its bytes, and most reads do not show them).
+/// None if the bytes are damaged; Some(None) for a tombstone.
+fn decode_doc_without(bytes: &[u8], skip: &[&str]) -> Option<Option<Map<String, Value>>> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct Without<'s>(&'s [&'s str]);
+    impl<'de> DeserializeSeed<'de> for Without<'_> {
+        type Value = Map<String, Value>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Without<'_> {
+        type Value = Map<String, Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut fields: A) -> Result<Self::Value, A::Error> {
+            let mut doc = Map::new();
+            while let Some(name) = fields.next_key::<String>()? {
+                if self.0.contains(&name.as_str()) {
+                    fields.next_value::<IgnoredAny>()?;
+                } else {
+                    doc.insert(name, fields.next_value()?);
+                }
+            }
+            Ok(doc)
+        }
+    }
+    match bytes.get(HEADER - 1)? {
+        0 => Some(None),
+        _ => {
+            let mut de = serde_json::Deserializer::from_slice(&bytes[HEADER..]);
+            let doc = Without(skip).deserialize(&mut de).ok()?;
+            de.end().ok()?;
+            Some(Some(doc))
+        }
+    }
+}
+
 fn decode(bytes: &[u8]) -> Option<StoredDoc> {
     Some(StoredDoc {
         version: decode_version(bytes)?,
@@ -107,6 +147,20 @@ impl DocStore {
     /// The stored state of `pk`.
     pub fn get(&self, table_id: u64, pk: &str) -> fjall::Result<Option<StoredDoc>> {
         Ok(self.docs.get(key(table_id, pk))?.and_then(|v| decode(&v)))
+    }
+
+    /// The stored document of `pk` without its top-level fields named in `skip` (None for an
+    /// unknown or deleted key).
+    pub fn get_doc_without(
+        &self,
+        table_id: u64,
+        pk: &str,
+        skip: &[&str],
+    ) -> fjall::Result<Option<Map<String, Value>>> {
+        Ok(self
+            .docs
+            .get(key(table_id, pk))?
+            .and_then(|v| decode_doc_without(&v, skip).flatten()))
     }
 
     /// The stored state of `pk`, its document left encoded.
@@ -208,6 +262,37 @@ mod tests {
         assert_eq!(decode(&encode(&doc)), Some(doc));
         let tomb = StoredDoc { version, doc: None };
         assert_eq!(decode(&encode(&tomb)), Some(tomb));
+    }
+
+    #[test]
+    fn documents_read_without_some_fields_keep_the_others_in_order() {
+        let version = Version {
+            timestamp: 1,
+            seq: 2,
+            index: 3,
+        };
+        let doc = json!({"z": 1, "vec": [0.5, 1.5e-3], "a": {"vec": 2}, "b": "x"});
+        let state = StoredDoc {
+            version,
+            doc: Some(doc.as_object().unwrap().clone()),
+        };
+        let bytes = encode(&state);
+        let without = decode_doc_without(&bytes, &["vec", "b"]).unwrap().unwrap();
+        assert_eq!(
+            Value::Object(without.clone()),
+            json!({"z": 1, "a": {"vec": 2}})
+        );
+        assert_eq!(without.keys().collect::<Vec<_>>(), ["z", "a"]);
+        assert_eq!(
+            decode_doc_without(&bytes, &[]).unwrap(),
+            state.doc,
+            "nothing skipped: the whole document"
+        );
+        let tomb = encode(&StoredDoc { version, doc: None });
+        assert_eq!(decode_doc_without(&tomb, &["vec"]), Some(None));
+        let mut damaged = bytes.clone();
+        damaged.truncate(bytes.len() - 1);
+        assert_eq!(decode_doc_without(&damaged, &["vec"]), None);
     }
 
     #[test]

@@ -156,6 +156,19 @@ impl Engine {
             .collect()
     }
 
+    /// [`Engine::documents`] without the top-level fields named in `skip` (typically the
+    /// vector fields of a response that does not show vectors: they are not parsed).
+    pub fn documents_without(
+        &self,
+        table: &Table,
+        pks: &[&str],
+        skip: &[&str],
+    ) -> Result<Vec<Option<Map<String, Value>>>, EngineError> {
+        pks.iter()
+            .map(|pk| Ok(self.shared.docs.get_doc_without(table.id, pk, skip)?))
+            .collect()
+    }
+
     /// The stored documents of `pks`, each with the timestamp of the version that wrote it
     /// (`None` for unknown or deleted keys). A read-modify-write pushes its result with that
     /// `timestamp`: the applier then drops it when another write changed or deleted the

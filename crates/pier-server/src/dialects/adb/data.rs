@@ -767,9 +767,11 @@ pub fn query_collection_data(call: &Call) -> Result<Fields, AdbError> {
         }
     };
     let ids: Vec<&str> = ranked.iter().map(|s| s.id.as_str()).collect();
+    // The vector is most of a stored row; it is parsed only when the response shows it.
+    let skip: &[&str] = if include_values { &[] } else { &[VECTOR] };
     let docs = call
         .engine
-        .documents(&c.table, &ids)
+        .documents_without(&c.table, &ids, skip)
         .map_err(AdbError::internal)?;
     let mut rows: Vec<(&Scored, Map<String, Value>)> = ranked
         .iter()

@@ -15,7 +15,7 @@ use pier_vse::{
     MultiQueryRequest, Order, QueryRequest, SearchRequest, StatsRequest, VseError, query_response,
     search_response,
 };
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -517,47 +517,49 @@ fn hits_scored(
     out: &Output<'_>,
 ) -> Result<Vec<Hit>, VseError> {
     let pks: Vec<&str> = ranked.iter().map(|(pk, _)| pk.as_str()).collect();
-    let docs = engine
-        .documents(&t.table, &pks)
-        .map_err(|e| VseError::internal(&e.to_string()))?;
+    let vector_fields: Vec<&str> = t
+        .schema
+        .vector_indexes
+        .iter()
+        .map(|i| i.vector_field.as_str())
+        .collect();
+    // Vectors are most of a stored document; a response that does not show them does not
+    // parse them.
+    let docs = if out.include_vector {
+        engine.documents(&t.table, &pks)
+    } else {
+        engine.documents_without(&t.table, &pks, &vector_fields)
+    }
+    .map_err(|e| VseError::internal(&e.to_string()))?;
     let index = t.schema.vector_index(out.index);
     let mut result = Vec::with_capacity(ranked.len());
     for ((pk, score), doc) in ranked.iter().zip(docs) {
-        let Some(doc) = doc else { continue };
-        let vectors: Vec<(&str, Vec<f32>)> = t
-            .schema
-            .vector_indexes
-            .iter()
-            .map(|i| (i.vector_field.as_str(), floats(doc.get(&i.vector_field))))
-            .collect();
-        let shown: Vec<(&str, &[f32])> = vectors
-            .iter()
-            .filter(|_| out.all_when_empty || out.include_vector)
-            .map(|(f, v)| (*f, v.as_slice()))
-            .collect();
-        let mut plain: Map<String, Value> = doc.clone();
-        if !out.include_vector {
-            for (f, _) in &vectors {
-                plain.remove(*f);
-            }
+        let Some(mut doc) = doc else { continue };
+        let vectors: Vec<(&str, Vec<f32>)> = if out.include_vector {
+            vector_fields
+                .iter()
+                .map(|f| (*f, floats(doc.get(*f))))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let vector = index
+            .filter(|_| out.include_vector)
+            .map(|i| floats(doc.get(&i.vector_field)));
+        let namespace = index
+            .and_then(|i| i.namespace_field.as_ref())
+            .and_then(|f| doc.get(f).cloned());
+        let shown: Vec<(&str, &[f32])> = vectors.iter().map(|(f, v)| (*f, v.as_slice())).collect();
+        for f in &vector_fields {
+            doc.remove(*f);
         }
-        let fields = select_fields(
-            &t.schema,
-            &plain,
-            if out.include_vector { &shown } else { &[] },
-            out.fields,
-            out.all_when_empty,
-        );
+        let fields = select_fields(&t.schema, &doc, &shown, out.fields, out.all_when_empty);
         result.push(Hit {
             id: t.schema.typed_pk(pk),
             score: score.clone(),
             fields,
-            vector: index
-                .filter(|_| out.include_vector)
-                .map(|i| floats(doc.get(&i.vector_field))),
-            namespace: index
-                .and_then(|i| i.namespace_field.as_ref())
-                .and_then(|f| doc.get(f).cloned()),
+            vector,
+            namespace,
             source: None,
         });
     }
