@@ -16,9 +16,10 @@
 //!
 //! With a schema ([`Filter::resolve`]), every field must exist and not be a vector field (6127;
 //! names are rewritten to their schema spelling; a TEXT field compares as its whole value), and a
-//! STRING (TEXT, MULTI_STRING) field compared with a bare word or an unquoted number gets 6135
-//! ("put string constants in double quotes": `title=1` would otherwise compare the field's text
-//! as a number and silently match almost nothing). Syntax errors are 6113 (6115 in sort
+//! STRING (TEXT, MULTI_STRING) field compared with a bare word, an unquoted number or an
+//! arithmetic expression gets 6135 ("put string constants in double quotes": `title=1` or
+//! `title=1+2` would otherwise compare the field's text as a number and silently match almost
+//! nothing). Syntax errors are 6113 (6115 in sort
 //! expressions), with the character position.
 
 use crate::codes::Code;
@@ -399,7 +400,8 @@ fn usable(schema: &VectorTableSchema, name: &str, _t: FieldType) -> bool {
 }
 
 /// 6135: a string field (STRING, TEXT or their multi-value forms) compared directly with a
-/// constant that is not double-quoted: a bare word (not a field of the table) or a number. The
+/// constant that is not double-quoted: a bare word (not a field of the table), a number, or an
+/// arithmetic expression. The
 /// executor would compare the field's text as a number, which silently matches nothing for
 /// text that is not numeric, so the request is refused (as ha3 and pier's V3 filters do).
 fn check_unquoted(expr: &Expr, schema: &VectorTableSchema, what: &str) -> Result<(), VseError> {
@@ -418,13 +420,22 @@ fn check_unquoted(expr: &Expr, schema: &VectorTableSchema, what: &str) -> Result
             let Some(field) = schema.field(f).filter(|x| x.field_type.is_string()) else {
                 continue;
             };
+            let (name, kind) = (&field.name, field.field_type.name());
             let unquoted = match b.as_ref() {
                 Expr::Field(word) if schema.field(word).is_none() => word.clone(),
                 Expr::Number(Number::Int(i)) => i.to_string(),
                 Expr::Number(Number::Float(x)) => x.to_string(),
+                Expr::Arith { .. } | Expr::Neg(_) => {
+                    result = Err(VseError::new(
+                        Code::LITERAL_NOT_QUOTED,
+                        format!(
+                            "{what}: field '{name}' is {kind}, so it cannot be compared with an arithmetic expression (its value is a number); compare it with a double-quoted string, as in {name}=\"text\""
+                        ),
+                    ));
+                    return;
+                }
                 _ => continue,
             };
-            let (name, kind) = (&field.name, field.field_type.name());
             result = Err(VseError::new(
                 Code::LITERAL_NOT_QUOTED,
                 format!(
@@ -1123,6 +1134,8 @@ mod tests {
             ("ns=abc", 6135),
             ("abc=ns", 6135),
             ("ns=1", 6135),
+            ("ns=1+2", 6135),
+            ("-(cate_id*2)=ns", 6135),
             ("2.5<ns", 6135),
             ("cate_id=1 AND title!=-3", 6135),
             ("tags=7", 6135),
