@@ -70,42 +70,119 @@ fn decode_doc(bytes: &[u8]) -> Option<Option<Map<String, Value>>> {
     }
 }
 
-/// A stored document without the top-level fields named in `skip`, which are scanned past but
-/// not parsed (a document's vectors are most of its bytes, and most reads do not show them).
-/// None if the bytes are damaged; Some(None) for a tombstone.
+/// A stored document without the top-level fields named in `skip`, whose values are stepped
+/// over by a scan of their bytes, not parsed (a document's vectors are most of its bytes, and
+/// most reads do not show them). None if the bytes are damaged; Some(None) for a tombstone.
 fn decode_doc_without(bytes: &[u8], skip: &[&str]) -> Option<Option<Map<String, Value>>> {
-    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
-    struct Without<'s>(&'s [&'s str]);
-    impl<'de> DeserializeSeed<'de> for Without<'_> {
-        type Value = Map<String, Value>;
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_map(self)
-        }
-    }
-    impl<'de> Visitor<'de> for Without<'_> {
-        type Value = Map<String, Value>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a JSON object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut fields: A) -> Result<Self::Value, A::Error> {
-            let mut doc = Map::new();
-            while let Some(name) = fields.next_key::<String>()? {
-                if self.0.contains(&name.as_str()) {
-                    fields.next_value::<IgnoredAny>()?;
-                } else {
-                    doc.insert(name, fields.next_value()?);
-                }
-            }
-            Ok(doc)
-        }
-    }
     match bytes.get(HEADER - 1)? {
         0 => Some(None),
         _ => {
-            let mut de = serde_json::Deserializer::from_slice(&bytes[HEADER..]);
-            let doc = Without(skip).deserialize(&mut de).ok()?;
-            de.end().ok()?;
+            let mut doc = Map::new();
+            for (name, value) in top_level_fields(&bytes[HEADER..])? {
+                let name: String = match name.get(1..name.len() - 1) {
+                    Some(plain) if !plain.contains(&b'\\') => {
+                        String::from_utf8(plain.to_vec()).ok()?
+                    }
+                    _ => serde_json::from_slice(name).ok()?,
+                };
+                if !skip.contains(&name.as_str()) {
+                    doc.insert(name, serde_json::from_slice(value).ok()?);
+                }
+            }
             Some(Some(doc))
+        }
+    }
+}
+
+/// The top-level members of a JSON object's text, as (key with its quotes, value) byte ranges;
+/// None if the text is not one object. Only the structure is checked: values are for the caller
+/// to parse (or not).
+fn top_level_fields(text: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    let ws = |mut i: usize| {
+        while text.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
+            i += 1;
+        }
+        i
+    };
+    let mut fields = Vec::new();
+    let mut i = ws(0);
+    if text.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = ws(i + 1);
+    if text.get(i) == Some(&b'}') {
+        i += 1;
+    } else {
+        loop {
+            if text.get(i) != Some(&b'"') {
+                return None;
+            }
+            let key_end = string_end(text, i)?;
+            let colon = ws(key_end);
+            if text.get(colon) != Some(&b':') {
+                return None;
+            }
+            let value_start = ws(colon + 1);
+            let value_end = value_end(text, value_start)?;
+            fields.push((&text[i..key_end], &text[value_start..value_end]));
+            i = ws(value_end);
+            match text.get(i) {
+                Some(b',') => i = ws(i + 1),
+                Some(b'}') => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    (ws(i) == text.len()).then_some(fields)
+}
+
+/// Where the JSON string starting at `text[start]` (a quote) ends: the index after its closing
+/// quote.
+fn string_end(text: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    loop {
+        match text.get(i..)?.iter().position(|&b| b == b'"' || b == b'\\') {
+            Some(at) if text[i + at] == b'\\' => i += at + 2,
+            Some(at) => return Some(i + at + 1),
+            None => return None,
+        }
+    }
+}
+
+/// Where the JSON value starting at `text[start]` ends (the index after it): a string, an
+/// array or object (brackets counted outside strings), or a number or literal.
+fn value_end(text: &[u8], start: usize) -> Option<usize> {
+    match text.get(start)? {
+        b'"' => string_end(text, start),
+        b'[' | b'{' => {
+            let (mut depth, mut i) = (0usize, start);
+            loop {
+                match text.get(i)? {
+                    b'"' => {
+                        i = string_end(text, i)?;
+                        continue;
+                    }
+                    b'[' | b'{' => depth += 1,
+                    b']' | b'}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => {
+            let len = text[start..]
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']') || b.is_ascii_whitespace())
+                .unwrap_or(text.len() - start);
+            (len > 0).then_some(start + len)
         }
     }
 }
@@ -288,8 +365,52 @@ mod tests {
             state.doc,
             "nothing skipped: the whole document"
         );
+        let tricky = json!({
+            "v": ["]", "\"[{", {"a": [1, {"b": "}"}]}],
+            "k\"ey": "x\\\"]}",
+            "n": -1.5e-3,
+            "t": true,
+            "z": null,
+            "e": [],
+            "o": {}
+        });
+        let tricky_state = StoredDoc {
+            version,
+            doc: Some(tricky.as_object().unwrap().clone()),
+        };
+        let mut bytes_spaced = Vec::new();
+        write_header(&mut bytes_spaced, version, true);
+        bytes_spaced.extend_from_slice(serde_json::to_string_pretty(&tricky).unwrap().as_bytes());
+        for b in [encode(&tricky_state), bytes_spaced] {
+            assert_eq!(decode_doc_without(&b, &[]).unwrap(), tricky_state.doc);
+            let mut expected = tricky.as_object().unwrap().clone();
+            expected.remove("v");
+            expected.remove("k\"ey");
+            assert_eq!(
+                decode_doc_without(&b, &["v", "k\"ey"]).unwrap(),
+                Some(expected)
+            );
+        }
         let tomb = encode(&StoredDoc { version, doc: None });
         assert_eq!(decode_doc_without(&tomb, &["vec"]), Some(None));
+        for damaged in [
+            &b"{"[..],
+            b"{\"a\":[1,2}",
+            b"{\"a\" 1}",
+            b"{\"a\":1,}",
+            b"{\"a\":1} x",
+            b"[1]",
+        ] {
+            let mut b = Vec::new();
+            write_header(&mut b, version, true);
+            b.extend_from_slice(damaged);
+            assert_eq!(
+                decode_doc_without(&b, &["a"]),
+                None,
+                "{}",
+                String::from_utf8_lossy(damaged)
+            );
+        }
         let mut damaged = bytes.clone();
         damaged.truncate(bytes.len() - 1);
         assert_eq!(decode_doc_without(&damaged, &["vec"]), None);
