@@ -247,6 +247,15 @@ fn remove_hides_documents() {
 }
 
 #[test]
+fn selective_filters_scan_and_the_limit_grows_slower_than_the_index() {
+    // 3 % of a large index; more than that of a small one, where scanning stays cheap.
+    assert_eq!(exact_scan_limit(1_000_000, 64, 0), 30_000);
+    assert_eq!(exact_scan_limit(100_000, 32, 0), 3_577);
+    assert_eq!(exact_scan_limit(12_285, 64, 0), 1_773);
+    assert_eq!(exact_scan_limit(500, 64, 1_000), 1_000);
+}
+
+#[test]
 fn filter_is_respected_on_every_path() {
     let (data, queries) = clustered_pair(4_000, 30, 16, 20, 7);
     let idx = build(params(16, Metric::L2), &data);
@@ -254,6 +263,7 @@ fn filter_is_respected_on_every_path() {
     let cases: Vec<Case> = vec![
         (Box::new(|k| k.is_multiple_of(2)), Strategy::Graph), // 50% pass: graph
         (Box::new(|k| k % 1000 == 3), Strategy::Exact),       // 0.1%: scan
+        (Box::new(|k| k % 10 == 3), Strategy::Exact), // 10% of a small index: scan (cheaper)
         (Box::new(|k| k == 17 || k == 3_999), Strategy::Exact),
         (Box::new(|_| false), Strategy::Exact),
     ];
