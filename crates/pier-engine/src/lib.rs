@@ -26,6 +26,8 @@ pub use alter::AppChange;
 pub use catalog::{App, AppInfo, AppKind, AppQuota, NewApp, TableInfo};
 pub use keys::{AccessKey, KeyStore};
 pub use outcomes::{DocFailure, ErrorFilter, RequestOutcome};
+pub use pier_oplog::{Blob, BlobWriter};
+use table::Body;
 pub use table::{Table, now_ms};
 
 use docstore::DocStore;
@@ -436,7 +438,7 @@ impl Engine {
         body: &[u8],
         request_id: String,
     ) -> Result<Receipt, Rejection> {
-        self.append_push(app, table, body, request_id, true)
+        self.append_push(app, table, Body::Bytes(body), request_id, true)
     }
 
     /// Makes durable a batch that a dialect built itself from operations it has already parsed
@@ -450,15 +452,27 @@ impl Engine {
         body: &[u8],
         request_id: String,
     ) -> Result<Receipt, Rejection> {
-        self.append_push(app, table, body, request_id, false)
+        self.append_push(app, table, Body::Bytes(body), request_id, false)
     }
 
-    /// [`Engine::push`], parsing the body on receipt when `validate`.
+    /// [`Engine::push_checked`] for a body written to a blob file (an upload job's batch): the
+    /// log takes the file instead of copying its bytes. On error the blob is still the caller's.
+    pub fn push_checked_blob(
+        &self,
+        app: &str,
+        table: &str,
+        body: &Blob,
+        request_id: String,
+    ) -> Result<Receipt, Rejection> {
+        self.append_push(app, table, Body::Blob(body), request_id, false)
+    }
+
+    /// [`Engine::push`], parsing the body on receipt when `validate` (bodies in memory only).
     fn append_push(
         &self,
         app: &str,
         table: &str,
-        body: &[u8],
+        body: Body<'_>,
         request_id: String,
         validate: bool,
     ) -> Result<Receipt, Rejection> {
@@ -477,7 +491,7 @@ impl Engine {
         })?;
         // Other dialects check their own request limits before they hand a batch over.
         let v3_limits = app.kind == AppKind::OpenSearch;
-        if validate {
+        if let (true, Body::Bytes(body)) = (validate, body) {
             parse_operations(body, &t.schema, app.app_type, v3_limits)
                 .map_err(|e| Rejection::new(e.code, e.message))?;
         }
@@ -493,7 +507,7 @@ impl Engine {
                 retry_after_secs: Some(1),
             });
         }
-        if let Err(wait) = app.limiter.admit(body.len() as u64) {
+        if let Err(wait) = app.limiter.admit(body.len()) {
             return Err(Rejection {
                 code: Code::QUOTA_EXCEEDED,
                 message: format!(

@@ -7,10 +7,26 @@ use crate::vectors::VectorSet;
 use parking_lot::Mutex;
 use pier_index::TableIndex;
 use pier_model::{AppType, TableSchema};
-use pier_oplog::{Log, LogError};
+use pier_oplog::{Blob, Log, LogError};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{JoinHandle, Thread};
 use tokio::sync::watch;
+
+/// A pushed batch's body: bytes in memory, or a blob file.
+#[derive(Clone, Copy)]
+pub(crate) enum Body<'a> {
+    Bytes(&'a [u8]),
+    Blob(&'a Blob),
+}
+
+impl Body<'_> {
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Body::Bytes(bytes) => bytes.len() as u64,
+            Body::Blob(blob) => blob.len(),
+        }
+    }
+}
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -95,8 +111,9 @@ impl Table {
     }
 
     /// Appends a validated push body and waits until it is durable (fsync, shared with concurrent
-    /// pushes). Returns its log sequence.
-    pub fn append_durably(&self, request_id: &str, body: &[u8]) -> Result<u64, LogError> {
+    /// pushes). Returns its log sequence. A body in a blob file (an upload job's batch, fsynced
+    /// while the job checked its next rows) is taken by the log, not copied.
+    pub(crate) fn append_durably(&self, request_id: &str, body: Body<'_>) -> Result<u64, LogError> {
         self.append(request_id, None, body)
     }
 
@@ -107,28 +124,35 @@ impl Table {
         mark: SourceMark<'_>,
         body: &[u8],
     ) -> Result<u64, LogError> {
-        self.append(request_id, Some(mark), body)
+        self.append(request_id, Some(mark), Body::Bytes(body))
     }
 
     fn append(
         &self,
         request_id: &str,
         source: Option<SourceMark<'_>>,
-        body: &[u8],
+        body: Body<'_>,
     ) -> Result<u64, LogError> {
         let seq = {
             let mut clock = self.clock.lock();
             *clock = now_ms().max(*clock);
-            let entry = LogEntry {
+            let mut entry = LogEntry {
                 request_id,
                 received_ms: *clock,
-                body,
+                body: &[],
                 source,
             };
-            self.log.append(&entry.encode())?
+            match body {
+                Body::Bytes(bytes) => {
+                    entry.body = bytes;
+                    self.log.append(&entry.encode())?
+                }
+                // The entry's body comes last, so the blob simply follows its header.
+                Body::Blob(blob) => self.log.append_blob(&entry.encode(), blob)?,
+            }
         };
         self.unapplied_bytes
-            .fetch_add(body.len() as u64, Ordering::Relaxed);
+            .fetch_add(body.len(), Ordering::Relaxed);
         self.log.sync(seq)?;
         self.wake_applier();
         Ok(seq)

@@ -11,6 +11,11 @@
 //! it is never deleted, so its name always tells where numbering continues. A segment is
 //! fdatasync'd before its successor is created, which is why a sync only ever has to flush the
 //! active file. See `segment.rs` for the byte format.
+//!
+//! A large payload prepared ahead of time (an upload job's batch) can be written to a [`Blob`]
+//! file first, fsynced at the writer's pace, and then [appended](Log::append_blob) by moving the
+//! file into the log: the append writes a few bytes instead of the payload. Blobs live and die
+//! with the segment holding their record.
 
 #![deny(missing_docs)]
 
@@ -30,7 +35,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use tokio::sync::watch;
 
 pub use reader::LogReader;
-use segment::{FILE_HEADER_LEN, Frame, SegmentReader};
+use segment::{BLOB_REF_LEN, FILE_HEADER_LEN, Frame, SegmentReader};
 
 /// Largest payload [`Log::append`] accepts. Also bounds what a reader will allocate for a
 /// record whose length field is corrupt.
@@ -45,8 +50,9 @@ const MAX_RETAINED_BUF: usize = 4 << 20;
 /// Tuning knobs for a [`Log`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogOptions {
-    /// Size in bytes past which the active segment is sealed and a new one started (checked
-    /// before each append, so a segment exceeds this by at most one record). Default 64 MiB.
+    /// Size in bytes (its records' and their blobs') past which the active segment is sealed
+    /// and a new one started (checked before each append, so a segment exceeds this by at most
+    /// one record). Default 64 MiB.
     pub segment_bytes: u64,
 }
 
@@ -117,6 +123,90 @@ pub enum LogError {
     },
 }
 
+/// A payload (or the tail of one) written to its own file, ready for [`Log::append_blob`].
+/// Made by a [`BlobWriter`]; the file is durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    path: PathBuf,
+    len: u64,
+    crc: u32,
+}
+
+impl Blob {
+    /// The blob's size in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the blob holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Deletes the file of a blob that will not be appended.
+    pub fn discard(self) -> io::Result<()> {
+        match fs::remove_file(&self.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Writes a [`Blob`] file. Put it on the log's file system (appending moves it into the
+/// log's directory).
+pub struct BlobWriter {
+    file: File,
+    path: PathBuf,
+    len: u64,
+    crc: crc32fast::Hasher,
+}
+
+impl BlobWriter {
+    /// Creates the blob file at `path`. A file already there is unlinked first, never written
+    /// through: it may be another name of a blob the log has taken.
+    pub fn create(path: &Path) -> io::Result<BlobWriter> {
+        match fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let file = OpenOptions::new().write(true).create_new(true).open(path)?;
+        Ok(BlobWriter {
+            file,
+            path: path.to_path_buf(),
+            len: 0,
+            crc: crc32fast::Hasher::new(),
+        })
+    }
+
+    /// Appends bytes to the blob.
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all_at(bytes, self.len)?;
+        self.len += bytes.len() as u64;
+        self.crc.update(bytes);
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Makes the file durable (fdatasync) and returns the blob.
+    pub fn finish(self) -> io::Result<Blob> {
+        self.file.sync_data()?;
+        Ok(Blob {
+            path: self.path,
+            len: self.len,
+            crc: self.crc.finalize(),
+        })
+    }
+}
+
 /// A durable, segmented, checksummed append-only log. `Send + Sync`; share it via `Arc`.
 pub struct Log {
     shared: Arc<Shared>,
@@ -140,6 +230,9 @@ struct Writer {
     next_seq: u64,
     /// Reused encode buffer so each record goes out in a single write.
     buf: Vec<u8>,
+    /// Bytes of the blobs of the active segment's records: they count towards its size, so a
+    /// segment of blob records is sealed (and can be truncated, blobs with it) like any other.
+    blob_bytes: u64,
 }
 
 /// State shared by the `Log` and its readers.
@@ -210,7 +303,14 @@ impl Log {
             first_seq,
             bytes: len,
         });
-        let disk_bytes = segments.iter().map(|s| s.bytes).sum();
+        let blobs = open_blobs(dir, segments[0].first_seq, next_seq)?;
+        let active_blob_bytes = blobs
+            .iter()
+            .filter(|&&(seq, _)| seq >= first_seq)
+            .map(|(_, bytes)| bytes)
+            .sum();
+        let disk_bytes = segments.iter().map(|s| s.bytes).sum::<u64>()
+            + blobs.iter().map(|(_, bytes)| bytes).sum::<u64>();
         let last_seq = next_seq - 1;
         tracing::info!(
             dir = %dir.display(),
@@ -230,6 +330,7 @@ impl Log {
                     len,
                     next_seq,
                     buf: Vec::new(),
+                    blob_bytes: active_blob_bytes,
                 }),
                 leader_active: Mutex::new(false),
                 leader_done: Condvar::new(),
@@ -255,35 +356,43 @@ impl Log {
                 max: MAX_PAYLOAD_BYTES,
             });
         }
+        self.shared.write_record(
+            0,
+            |buf, seq| segment::encode_record(buf, seq, payload),
+            |_| Ok(()),
+            |_| {},
+        )
+    }
+
+    /// Appends one record whose payload is `inline` followed by the bytes of `blob`, like
+    /// [`append`](Log::append) but moving the blob's file into the log instead of writing its
+    /// bytes again: the append costs a rename and a directory fsync whatever the blob's size.
+    /// On error the blob is left where it was (unless moving it back failed too).
+    pub fn append_blob(&self, inline: &[u8], blob: &Blob) -> Result<u64, LogError> {
+        let total = (inline.len() + BLOB_REF_LEN) as u64 + blob.len;
+        if total > MAX_PAYLOAD_BYTES as u64 {
+            return Err(LogError::PayloadTooLarge {
+                len: usize::try_from(total).unwrap_or(usize::MAX),
+                max: MAX_PAYLOAD_BYTES,
+            });
+        }
         let s = &*self.shared;
-        let mut w = s.writer.lock();
-        s.check_poisoned()?;
-        // Rotate before writing rather than after, so a failed rotation fails this append
-        // cleanly instead of reporting an error for a record that was in fact written. A
-        // segment without records is never sealed: its successor would get the same name.
-        if w.len > s.segment_bytes && w.next_seq > w.first_seq {
-            s.rotate(&mut w)?;
-        }
-        let seq = w.next_seq;
-        let Writer { file, len, buf, .. } = &mut *w;
-        buf.clear();
-        segment::encode_record(buf, seq, payload);
-        if let Err(e) = file.write_all_at(buf, *len) {
-            // Cut off whatever part of the record made it, so the next append lands on a
-            // record boundary.
-            if let Err(cleanup) = file.set_len(*len) {
-                s.poison("truncating a failed append", &cleanup);
-            }
-            return Err(e.into());
-        }
-        let written = buf.len() as u64;
-        *len += written;
-        if buf.capacity() > MAX_RETAINED_BUF {
-            *buf = Vec::new();
-        }
-        w.next_seq += 1;
-        s.appended.store(seq, Ordering::Release);
-        s.disk_bytes.fetch_add(written, Ordering::Relaxed);
+        let seq = s.write_record(
+            blob.len,
+            |buf, seq| segment::encode_blob_record(buf, seq, inline, blob.len, blob.crc),
+            |seq| {
+                // Durable under its new name before the record that names it can be.
+                let target = segment::blob_path(&s.dir, seq);
+                fs::rename(&blob.path, &target)?;
+                if let Err(e) = segment::sync_dir(&s.dir) {
+                    s.move_blob_back(&target, blob);
+                    return Err(e.into());
+                }
+                Ok(())
+            },
+            |seq| s.move_blob_back(&segment::blob_path(&s.dir, seq), blob),
+        )?;
+        s.disk_bytes.fetch_add(blob.len, Ordering::Relaxed);
         Ok(seq)
     }
 
@@ -378,6 +487,12 @@ impl Log {
             removed += 1;
         }
         segments.drain(..removed);
+        if removed > 0 && failure.is_none() {
+            match s.remove_blobs_before(segments[0].first_seq) {
+                Ok(bytes) => freed += bytes,
+                Err(e) => failure = Some(e),
+            }
+        }
         drop(segments);
         s.disk_bytes.fetch_sub(freed, Ordering::Relaxed);
         if let Some(e) = failure {
@@ -391,7 +506,7 @@ impl Log {
         Ok(freed)
     }
 
-    /// Bytes on disk used by all segments.
+    /// Bytes on disk used by all segments and blobs.
     pub fn disk_bytes(&self) -> u64 {
         self.shared.disk_bytes.load(Ordering::Relaxed)
     }
@@ -426,6 +541,76 @@ impl Drop for Leadership<'_> {
 }
 
 impl Shared {
+    /// Writes one record (whose blob, if any, has `blob_len` bytes) at the end of the active
+    /// segment, under the writer lock so seq order and file order agree. `prepare` runs first
+    /// with the record's seq and may refuse the append; `undo` runs if the write then fails.
+    fn write_record(
+        &self,
+        blob_len: u64,
+        encode: impl FnOnce(&mut Vec<u8>, u64),
+        prepare: impl FnOnce(u64) -> Result<(), LogError>,
+        undo: impl FnOnce(u64),
+    ) -> Result<u64, LogError> {
+        let mut w = self.writer.lock();
+        self.check_poisoned()?;
+        // Rotate before writing rather than after, so a failed rotation fails this append
+        // cleanly instead of reporting an error for a record that was in fact written. A
+        // segment without records is never sealed: its successor would get the same name.
+        if w.len + w.blob_bytes > self.segment_bytes && w.next_seq > w.first_seq {
+            self.rotate(&mut w)?;
+        }
+        let seq = w.next_seq;
+        prepare(seq)?;
+        let Writer { file, len, buf, .. } = &mut *w;
+        buf.clear();
+        encode(buf, seq);
+        if let Err(e) = file.write_all_at(buf, *len) {
+            // Cut off whatever part of the record made it, so the next append lands on a
+            // record boundary.
+            if let Err(cleanup) = file.set_len(*len) {
+                self.poison("truncating a failed append", &cleanup);
+            }
+            undo(seq);
+            return Err(e.into());
+        }
+        let written = buf.len() as u64;
+        *len += written;
+        if buf.capacity() > MAX_RETAINED_BUF {
+            *buf = Vec::new();
+        }
+        w.next_seq += 1;
+        w.blob_bytes += blob_len;
+        self.appended.store(seq, Ordering::Release);
+        self.disk_bytes.fetch_add(written, Ordering::Relaxed);
+        Ok(seq)
+    }
+
+    /// Gives a blob back its name after an append that took it failed. If even that fails the
+    /// blob stays under the log's name, where it is deleted on the next open.
+    fn move_blob_back(&self, taken: &Path, blob: &Blob) {
+        if let Err(e) = fs::rename(taken, &blob.path) {
+            tracing::warn!(error = %e, blob = %blob.path.display(), "could not move a blob back after a failed append");
+        }
+    }
+
+    /// Deletes the blobs of records before `first_kept` (their segments are gone). Returns the
+    /// bytes freed.
+    fn remove_blobs_before(&self, first_kept: u64) -> io::Result<u64> {
+        let mut freed = 0;
+        for seq in segment::list_blobs(&self.dir)? {
+            if seq >= first_kept {
+                break;
+            }
+            let path = segment::blob_path(&self.dir, seq);
+            freed += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(freed)
+    }
+
     fn check_poisoned(&self) -> Result<(), LogError> {
         if self.poisoned.load(Ordering::Acquire) {
             return Err(LogError::Poisoned);
@@ -491,8 +676,29 @@ impl Shared {
         w.file = Arc::new(file);
         w.first_seq = first_seq;
         w.len = FILE_HEADER_LEN;
+        w.blob_bytes = 0;
         Ok(())
     }
+}
+
+/// Deletes the blobs no record names (of truncated records, or moved in by an append that did
+/// not complete) and returns the seq and size of the others.
+fn open_blobs(dir: &Path, first_seq: u64, next_seq: u64) -> io::Result<Vec<(u64, u64)>> {
+    let mut kept = Vec::new();
+    let mut removed = false;
+    for seq in segment::list_blobs(dir)? {
+        let path = segment::blob_path(dir, seq);
+        if seq < first_seq || seq >= next_seq {
+            fs::remove_file(&path)?;
+            removed = true;
+        } else {
+            kept.push((seq, fs::metadata(&path)?.len()));
+        }
+    }
+    if removed {
+        segment::sync_dir(dir)?;
+    }
+    Ok(kept)
 }
 
 /// Recovers the last segment: validates its header, scans its records and cuts off a torn or

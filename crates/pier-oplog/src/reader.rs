@@ -1,12 +1,14 @@
 //! Sequential reading of durable records across segments.
 
 use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::segment::{self, FILE_HEADER_LEN, Frame, SegmentReader};
-use crate::{LogError, Record, SegmentMeta, Shared};
+use crate::segment::{self, BLOB_REF_LEN, FILE_HEADER_LEN, Frame, SegmentReader};
+use crate::{LogError, MAX_PAYLOAD_BYTES, Record, SegmentMeta, Shared};
 
 /// A sequential reader over a [`Log`](crate::Log), typically driven by the applier. It keeps
 /// the log's directory lock alive while it exists.
@@ -140,7 +142,7 @@ impl LogReader {
         if !batch.is_empty() && bytes + len > max_bytes {
             return Ok(None);
         }
-        let payload = match self.cursor.reader.read_payload(&header) {
+        let mut payload = match self.cursor.reader.read_payload(&header) {
             Ok(Ok(payload)) => payload,
             Ok(Err(invalid)) => return Err(self.corrupt(at, invalid.0.to_owned())),
             Err(e) => {
@@ -148,12 +150,80 @@ impl LogReader {
                 return Err(e.into());
             }
         };
+        if header.external {
+            let (blob_len, crc, _) =
+                segment::decode_blob_ref(&payload).expect("checked by peek_header");
+            let total = payload.len() - BLOB_REF_LEN + blob_len as usize;
+            if !batch.is_empty() && bytes + total > max_bytes {
+                self.cursor.reader.rewind(at);
+                return Ok(None);
+            }
+            payload = self.with_blob(at, header.seq, payload, blob_len, crc)?;
+        }
+        let len = payload.len();
         batch.push(Record {
             seq: header.seq,
             payload,
         });
         self.next_seq += 1;
         Ok(Some(len))
+    }
+
+    /// The payload of external record `seq` (at `at`): its inline bytes, then its blob's.
+    fn with_blob(
+        &mut self,
+        at: u64,
+        seq: u64,
+        mut payload: Vec<u8>,
+        blob_len: u64,
+        crc: u32,
+    ) -> Result<Vec<u8>, LogError> {
+        let path = segment::blob_path(&self.shared.dir, seq);
+        let inline = payload.len() - BLOB_REF_LEN;
+        let total = inline as u64 + blob_len;
+        if total > MAX_PAYLOAD_BYTES as u64 {
+            return Err(self.corrupt(at, "blob length exceeds the payload limit".to_owned()));
+        }
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.cursor.reader.rewind(at);
+                // Truncation deletes blobs with their segments, even under a reader.
+                let oldest = self.shared.segments.read()[0].first_seq;
+                return Err(if seq < oldest {
+                    LogError::Truncated { seq }
+                } else {
+                    LogError::Corrupt {
+                        path,
+                        offset: 0,
+                        reason: format!("the blob of record {seq} is missing"),
+                    }
+                });
+            }
+            Err(e) => {
+                self.cursor.reader.rewind(at);
+                return Err(e.into());
+            }
+        };
+        payload.drain(..BLOB_REF_LEN);
+        payload.resize(total as usize, 0);
+        let problem = match file.read_exact_at(&mut payload[inline..], 0) {
+            Ok(()) if crc32fast::hash(&payload[inline..]) == crc => return Ok(payload),
+            Ok(()) => "blob checksum mismatch".to_owned(),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                "blob shorter than its record says".to_owned()
+            }
+            Err(e) => {
+                self.cursor.reader.rewind(at);
+                return Err(e.into());
+            }
+        };
+        self.cursor.reader.rewind(at);
+        Err(LogError::Corrupt {
+            path,
+            offset: 0,
+            reason: problem,
+        })
     }
 
     /// Moves to the segment starting at `next_seq`.

@@ -6,6 +6,11 @@
 //! file header (16 B):   b"PLOG" | u32 LE version | u64 LE first seq
 //! record (16 B + len):  u32 LE payload len | u32 LE crc32(seq LE bytes ++ payload) | u64 LE seq | payload
 //! ```
+//!
+//! A record whose payload lives mostly in a blob file (see [`crate::Blob`]) has the top bit of
+//! its length set; its payload in the segment is `u64 LE blob len | u32 LE crc32(blob) | inline
+//! bytes`, and the blob is `<seq, 20 digits>.blob` beside the segments. The record's payload as
+//! read back is the inline bytes followed by the blob's.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -17,6 +22,11 @@ use crate::MAX_PAYLOAD_BYTES;
 const MAGIC: [u8; 4] = *b"PLOG";
 const VERSION: u32 = 1;
 const SUFFIX: &str = ".seg";
+const BLOB_SUFFIX: &str = ".blob";
+/// Set in a record's length field when its payload continues in a blob file.
+const EXTERNAL: u32 = 1 << 31;
+/// Length of a blob reference at the start of an external record's payload.
+pub(crate) const BLOB_REF_LEN: usize = 12;
 /// Length of the header at the start of every segment file.
 pub(crate) const FILE_HEADER_LEN: u64 = 16;
 /// Length of the header in front of every record's payload.
@@ -29,26 +39,45 @@ pub(crate) fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
     dir.join(format!("{first_seq:020}{SUFFIX}"))
 }
 
-/// Parses a segment file name back into its first seq; `None` for other files.
-fn parse_segment_name(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(SUFFIX)?;
+/// Path of the blob holding the rest of record `seq`'s payload.
+pub(crate) fn blob_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:020}{BLOB_SUFFIX}"))
+}
+
+/// Parses a file name `<20 digits><suffix>` back into its number; `None` for other files.
+fn parse_name(name: &str, suffix: &str) -> Option<u64> {
+    let digits = name.strip_suffix(suffix)?;
     if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     digits.parse().ok()
 }
 
-/// First seqs of all segment files in `dir`, ascending.
-pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
-    let mut firsts = Vec::new();
+/// The numbers of the files in `dir` named `<20 digits><suffix>`, ascending.
+fn list_numbered(dir: &Path, suffix: &str) -> io::Result<Vec<u64>> {
+    let mut numbers = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        if let Some(first) = entry.file_name().to_str().and_then(parse_segment_name) {
-            firsts.push(first);
+        if let Some(n) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| parse_name(n, suffix))
+        {
+            numbers.push(n);
         }
     }
-    firsts.sort_unstable();
-    Ok(firsts)
+    numbers.sort_unstable();
+    Ok(numbers)
+}
+
+/// First seqs of all segment files in `dir`, ascending.
+pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
+    list_numbered(dir, SUFFIX)
+}
+
+/// Seqs of all blob files in `dir`, ascending.
+pub(crate) fn list_blobs(dir: &Path) -> io::Result<Vec<u64>> {
+    list_numbered(dir, BLOB_SUFFIX)
 }
 
 /// Creates (or empties) the segment file for `first_seq` and writes its header. Not synced.
@@ -119,6 +148,33 @@ pub(crate) fn encode_record(buf: &mut Vec<u8>, seq: u64, payload: &[u8]) {
     buf.extend_from_slice(payload);
 }
 
+/// Appends the encoded record of a payload made of `inline` followed by a blob of `blob_len`
+/// bytes whose crc32 is `blob_crc`. The caller keeps the total within [`MAX_PAYLOAD_BYTES`].
+pub(crate) fn encode_blob_record(
+    buf: &mut Vec<u8>,
+    seq: u64,
+    inline: &[u8],
+    blob_len: u64,
+    blob_crc: u32,
+) {
+    let start = buf.len();
+    encode_record(
+        buf,
+        seq,
+        &[&blob_len.to_le_bytes()[..], &blob_crc.to_le_bytes(), inline].concat(),
+    );
+    let len = u32::from_le_bytes(buf[start..start + 4].try_into().expect("4 bytes")) | EXTERNAL;
+    buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Splits an external record's payload into the blob's length and crc32, and the inline bytes.
+pub(crate) fn decode_blob_ref(payload: &[u8]) -> Option<(u64, u32, &[u8])> {
+    let (reference, inline) = payload.split_at_checked(BLOB_REF_LEN)?;
+    let len = u64::from_le_bytes(reference[..8].try_into().ok()?);
+    let crc = u32::from_le_bytes(reference[8..].try_into().ok()?);
+    Some((len, crc, inline))
+}
+
 /// Why the bytes at some offset do not form a valid record or segment header.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Invalid(pub(crate) &'static str);
@@ -126,15 +182,20 @@ pub(crate) struct Invalid(pub(crate) &'static str);
 /// A decoded record header.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RecordHeader {
+    /// Payload bytes in the segment.
     pub(crate) len: u32,
+    /// Whether the payload continues in a blob file.
+    pub(crate) external: bool,
     crc: u32,
     pub(crate) seq: u64,
 }
 
 impl RecordHeader {
     fn decode(b: [u8; RECORD_HEADER_LEN]) -> Self {
+        let len = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         RecordHeader {
-            len: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            len: len & !EXTERNAL,
+            external: len & EXTERNAL != 0,
             crc: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
             seq: u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]),
         }
@@ -243,6 +304,9 @@ impl SegmentReader {
             return Ok(Frame::Invalid(Invalid(
                 "record length exceeds the payload limit",
             )));
+        }
+        if header.external && (header.len as usize) < BLOB_REF_LEN {
+            return Ok(Frame::Invalid(Invalid("blob record too short")));
         }
         Ok(Frame::Header(header))
     }

@@ -598,3 +598,218 @@ async fn subscribe_durable_publishes_progress() -> TestResult {
     assert_eq!(log.durable_seq(), 10);
     Ok(())
 }
+
+/// Writes `bytes` as a durable blob at `path`.
+fn blob(path: &Path, bytes: &[u8]) -> std::io::Result<Blob> {
+    let mut writer = BlobWriter::create(path)?;
+    // In two writes, as callers stream them.
+    let (a, b) = bytes.split_at(bytes.len() / 2);
+    writer.write(a)?;
+    writer.write(b)?;
+    writer.finish()
+}
+
+fn blob_files(dir: &Path) -> std::io::Result<Vec<u64>> {
+    segment::list_blobs(dir)
+}
+
+#[test]
+fn blob_records_read_back_as_inline_then_blob_bytes() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let outside = tempfile::tempdir_in(dir.path())?;
+    let log = Log::open(&dir.path().join("log"), LogOptions::default())?;
+    log.append(&payload(1, 10))?;
+    let body = payload(2, 300_000);
+    let b = blob(&outside.path().join("batch.blob"), &body)?;
+    assert_eq!(b.len(), 300_000);
+    let before = log.disk_bytes();
+    assert_eq!(log.append_blob(b"head:", &b)?, 2);
+    log.append(&payload(3, 10))?;
+    log.sync(3)?;
+    assert!(
+        !outside.path().join("batch.blob").exists(),
+        "the log took the file"
+    );
+    assert_eq!(blob_files(&dir.path().join("log"))?, vec![2]);
+    assert!(log.disk_bytes() >= before + 300_000);
+
+    let records = read_all(&mut log.reader(1)?)?;
+    assert_eq!(seqs(&records), vec![1, 2, 3]);
+    assert_eq!(records[0].payload, payload(1, 10));
+    assert_eq!(records[1].payload, [&b"head:"[..], &body].concat());
+    assert_eq!(records[2].payload, payload(3, 10));
+
+    // max_bytes counts the blob's bytes: a batch that has a record stops before the blob.
+    let mut reader = log.reader(1)?;
+    assert_eq!(seqs(&reader.next_batch(1_000)?), vec![1]);
+    assert_eq!(seqs(&reader.next_batch(1_000)?), vec![2]);
+    assert_eq!(seqs(&reader.next_batch(1_000)?), vec![3]);
+
+    // And after a restart.
+    drop(reader);
+    drop(log);
+    let log = Log::open(&dir.path().join("log"), LogOptions::default())?;
+    assert_eq!(log.last_seq(), 3);
+    let records = read_all(&mut log.reader(2)?)?;
+    assert_eq!(records[0].payload, [&b"head:"[..], &body].concat());
+    Ok(())
+}
+
+#[test]
+fn blobs_go_with_their_truncated_segments() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let log = Log::open(dir.path(), options(512))?;
+    for seq in 1..=20u64 {
+        if seq % 2 == 0 {
+            let b = blob(&dir.path().join("pending.blob"), &payload(seq, 1000))?;
+            assert_eq!(log.append_blob(b"", &b)?, seq);
+        } else {
+            log.append(&payload(seq, 100))?;
+        }
+    }
+    log.sync(20)?;
+    assert_eq!(
+        blob_files(dir.path())?,
+        (2..=20).step_by(2).collect::<Vec<_>>()
+    );
+    let mut lagging = log.reader(1)?;
+    assert_eq!(seqs(&lagging.next_batch(1)?), vec![1]);
+
+    log.truncate_through(10)?;
+    let oldest = segment::list_segments(dir.path())?[0];
+    assert!(oldest > 2 && oldest <= 11);
+    let kept = blob_files(dir.path())?;
+    assert!(
+        kept.iter().all(|&seq| seq >= oldest),
+        "{kept:?} from {oldest}"
+    );
+    assert_eq!(kept.last(), Some(&20));
+    let records = read_all(&mut log.reader(oldest)?)?;
+    assert_eq!(records.len() as u64, 21 - oldest);
+    for r in records.iter().filter(|r| r.seq % 2 == 0) {
+        assert_eq!(r.payload, payload(r.seq, 1000));
+    }
+    // A reader that had the old segment open finds its blob gone: truncated, not corrupt.
+    assert!(matches!(
+        lagging.next_batch(usize::MAX),
+        Err(LogError::Truncated { seq: 2 })
+    ));
+    Ok(())
+}
+
+#[test]
+fn open_deletes_blobs_no_record_names() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    {
+        let log = Log::open(dir.path(), LogOptions::default())?;
+        let b = blob(&dir.path().join("a.blob"), b"[1]")?;
+        log.append_blob(b"", &b)?;
+        log.sync(1)?;
+    }
+    // As if a crash came after an append moved its blob in but before its record was written.
+    fs::write(segment::blob_path(dir.path(), 2), b"orphan")?;
+    let log = Log::open(dir.path(), LogOptions::default())?;
+    assert_eq!(blob_files(dir.path())?, vec![1]);
+    assert_eq!(log.last_seq(), 1);
+    // The seq is free for the next append.
+    let b = blob(&dir.path().join("b.blob"), b"[2]")?;
+    assert_eq!(log.append_blob(b"x", &b)?, 2);
+    log.sync(2)?;
+    let records = read_all(&mut log.reader(1)?)?;
+    assert_eq!(records[1].payload, b"x[2]");
+    Ok(())
+}
+
+#[test]
+fn damaged_or_missing_blob_is_an_error() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let log = Log::open(dir.path(), LogOptions::default())?;
+    for _ in 0..2 {
+        let b = blob(&dir.path().join("p.blob"), &payload(7, 5000))?;
+        log.append_blob(b"", &b)?;
+    }
+    log.sync(2)?;
+    let first = segment::blob_path(dir.path(), 1);
+    let file = OpenOptions::new().write(true).open(&first)?;
+    file.write_all_at(b"\xff", 100)?;
+    let error = log.reader(1)?.next_batch(usize::MAX).unwrap_err();
+    assert!(
+        matches!(&error, LogError::Corrupt { reason, .. } if reason.contains("checksum")),
+        "{error}"
+    );
+    fs::remove_file(segment::blob_path(dir.path(), 2))?;
+    let error = log.reader(2)?.next_batch(usize::MAX).unwrap_err();
+    assert!(
+        matches!(&error, LogError::Corrupt { reason, .. } if reason.contains("missing")),
+        "{error}"
+    );
+    Ok(())
+}
+
+#[test]
+fn blob_writer_never_writes_through_an_old_name() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let log = Log::open(dir.path(), LogOptions::default())?;
+    let path = dir.path().join("batch.blob");
+    let b = blob(&path, b"[\"kept\"]")?;
+    log.append_blob(b"", &b)?;
+    log.sync(1)?;
+    // After a crash the old name can still link to the file the log took.
+    fs::hard_link(segment::blob_path(dir.path(), 1), &path)?;
+    blob(&path, b"[\"new\"]")?;
+    let records = read_all(&mut log.reader(1)?)?;
+    assert_eq!(records[0].payload, b"[\"kept\"]");
+    Ok(())
+}
+
+#[test]
+fn oversized_blob_is_rejected_and_left_with_its_writer() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let log = Log::open(dir.path(), LogOptions::default())?;
+    let b = Blob {
+        path: dir.path().join("big.blob"),
+        len: MAX_PAYLOAD_BYTES as u64,
+        crc: 0,
+    };
+    assert!(matches!(
+        log.append_blob(b"x", &b),
+        Err(LogError::PayloadTooLarge { .. })
+    ));
+    assert_eq!(log.last_seq(), 0);
+    Ok(())
+}
+
+#[test]
+fn blob_bytes_count_towards_sealing_a_segment_even_across_reopen() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let append_blobs = |log: &Log, count: u64| -> TestResult {
+        for _ in 0..count {
+            let b = blob(&dir.path().join("p.blob"), &[7u8; 4000])?;
+            log.append_blob(b"", &b)?;
+        }
+        log.sync(log.last_seq())?;
+        Ok(())
+    };
+    {
+        let log = Log::open(dir.path(), options(10_000))?;
+        // Records of a few bytes each: only their blobs fill the segments.
+        append_blobs(&log, 5)?;
+        assert_eq!(segment::list_segments(dir.path())?, vec![1, 4]);
+        log.truncate_through(5)?;
+        assert_eq!(
+            blob_files(dir.path())?,
+            vec![4, 5],
+            "the sealed segment's blobs went"
+        );
+        assert_eq!(
+            log.disk_bytes(),
+            size_on_disk(dir.path())? + 2 * 4000,
+            "disk bytes count the blobs kept"
+        );
+    }
+    let log = Log::open(dir.path(), options(10_000))?;
+    append_blobs(&log, 2)?;
+    // The reopened log knew its active segment held 8,000 bytes of blobs.
+    assert_eq!(segment::list_segments(dir.path())?, vec![4, 7]);
+    Ok(())
+}

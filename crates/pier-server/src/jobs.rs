@@ -5,12 +5,14 @@
 //! 1. fetch: a file uploaded to pier ([`Uploads`]) is read where it is; an `http(s)` URL is
 //!    streamed to a spool file in the data dir (never held in memory), at most
 //!    [`MAX_FILE_BYTES`];
-//! 2. check: every line is parsed and converted to an engine operation, written to a second
-//!    spool file. A bad line fails the job with its line number before anything is applied, so
-//!    a job applies all of its rows or none of them (a cancel, by design, keeps what was
-//!    applied);
-//! 3. apply: the operations are pushed in batches through the durable pipeline, exactly as a
-//!    client's pushes; `Progress` counts the rows acknowledged;
+//! 2. check: every line is parsed and converted to an engine operation; the operations are
+//!    written in batches to blob files ([`pier_oplog::Blob`]), each fsynced by a second thread
+//!    while the next lines are checked. A bad line fails the job with its line number before
+//!    anything is applied, so a job applies all of its rows or none of them; so does a cancel,
+//!    unless it lands during the short step 3 (the batches it had pushed stay);
+//! 3. apply: the batches are pushed through the durable pipeline, as a client's pushes are,
+//!    except that the operation log takes each blob file instead of writing its bytes again
+//!    (the disk wrote them during the check); `Progress` counts the rows acknowledged;
 //! 4. wait until the last batch is searchable (indexed), then `Success`.
 //!
 //! After a restart, unfinished jobs run again from step 1 and skip the rows their record says
@@ -22,9 +24,10 @@ use crate::dialects::adb::collections;
 use crate::dialects::adb::data::{RawRow, Row, row_op, row_op_line};
 use pier_engine::Engine;
 use pier_engine::jobs::{JobError, JobStatus, UploadJob};
+use pier_engine::{Blob, BlobWriter};
 use pier_model::Code;
 use rayon::prelude::*;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -212,11 +215,19 @@ async fn run(engine: Arc<Engine>, id: String) {
             tracing::error!(job = %id, error = %e, "could not record the end of an upload job")
         }
     }
-    for spool in [
-        spool_path(&engine, &id, "jsonl"),
-        spool_path(&engine, &id, "ops"),
-    ] {
-        let _ = std::fs::remove_file(spool);
+    remove_spools(&engine, &id);
+}
+
+/// Deletes job `id`'s spool files: its fetched file and the batches the log did not take.
+fn remove_spools(engine: &Engine, id: &str) {
+    let prefix = format!("job-{id}.");
+    let Ok(entries) = std::fs::read_dir(Uploads::dir(engine)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -249,13 +260,13 @@ async fn steps(engine: &Arc<Engine>, job: &mut UploadJob) -> Result<(), Stop> {
 
     let (engine2, mut job2) = (engine.clone(), job.clone());
     let (job2, last) = tokio::task::spawn_blocking(move || {
-        let ops = spool_path(&engine2, &job2.id, "ops");
         let started = std::time::Instant::now();
-        let checked = check(&engine2, &mut job2, &file, &ops).and_then(|rows| {
+        let checked = check(&engine2, &mut job2, &file).and_then(|batches| {
+            let rows = batches.iter().map(|b| b.rows as u64).sum();
             job2.rows_total = Some(rows);
             progress(&engine2, &job2)?;
             let checked_secs = started.elapsed().as_secs_f64();
-            let applied = apply(&engine2, &mut job2, &ops)?;
+            let applied = apply(&engine2, &mut job2, batches)?;
             tracing::info!(job = %job2.id, rows, checked_secs, pushed_secs = started.elapsed().as_secs_f64() - checked_secs, "upload job's rows checked and pushed");
             Ok(applied)
         });
@@ -336,10 +347,17 @@ async fn fetch(
     Ok(path)
 }
 
-/// Checks and converts every line of `file` into `ops`, one operation per line; returns the
-/// number of rows. Lines are read in chunks and each chunk is checked on every core (rayon keeps
-/// the lines' order), because parsing vectors written as text is most of a job's work.
-fn check(engine: &Engine, job: &mut UploadJob, file: &Path, ops: &Path) -> Result<u64, Stop> {
+/// One pushed batch of a job: a JSON array of operations in a blob file.
+struct Batch {
+    blob: Blob,
+    rows: usize,
+}
+
+/// Checks and converts every line of `file` into operations, in batches written to blob files;
+/// returns the batches. Lines are read in chunks and each chunk is checked on every core (rayon
+/// keeps the lines' order), because parsing vectors written as text is most of a job's work;
+/// a second thread writes and fsyncs the batches meanwhile.
+fn check(engine: &Engine, job: &mut UploadJob, file: &Path) -> Result<Vec<Batch>, Stop> {
     let io =
         |e: std::io::Error| Stop::Failed(format!("pier could not read or spool the file: {e}"));
     wait_for_rebuild(engine, job);
@@ -348,51 +366,105 @@ fn check(engine: &Engine, job: &mut UploadJob, file: &Path, ops: &Path) -> Resul
         .def;
     let namespace = uuid::Uuid::parse_str(&job.id).unwrap_or_default();
     let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(file).map_err(io)?);
-    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(ops).map_err(io)?);
-    let mut rows = 0u64;
-    let mut line_no = 0u64;
-    let mut chunk: Vec<(u64, Vec<u8>)> = Vec::new();
-    loop {
-        // The next chunk: whole lines, about CHECK_CHUNK_BYTES of them.
-        chunk.clear();
-        let mut bytes = 0;
-        while bytes < CHECK_CHUNK_BYTES {
-            let mut line = Vec::new();
-            if reader.read_until(b'\n', &mut line).map_err(io)? == 0 {
-                break;
+    let (to_writer, checked_chunks) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| write_batches(engine, &job.id, checked_chunks));
+        let mut line_no = 0u64;
+        let mut chunk: Vec<(u64, Vec<u8>)> = Vec::new();
+        let read = loop {
+            // The next chunk: whole lines, about CHECK_CHUNK_BYTES of them.
+            chunk.clear();
+            let mut bytes = 0;
+            while bytes < CHECK_CHUNK_BYTES {
+                let mut line = Vec::new();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) => return Err(io(e)),
+                }
+                line_no += 1;
+                bytes += line.len();
+                if !line.trim_ascii().is_empty() {
+                    chunk.push((line_no, line));
+                }
             }
-            line_no += 1;
-            bytes += line.len();
-            if !line.trim_ascii().is_empty() {
-                chunk.push((line_no, line));
+            if chunk.is_empty() && bytes == 0 {
+                break Ok(());
             }
+            let checked: Vec<Result<Vec<u8>, Stop>> = chunk
+                .par_iter()
+                .map(|(line_no, line)| check_line(&c, &namespace, *line_no, line))
+                .collect();
+            // In line order, so the first bad line is the one reported (rayon's own collect
+            // into a Result stops at whichever error a thread finds first).
+            let checked: Result<Vec<Vec<u8>>, Stop> = checked.into_iter().collect();
+            let checked = match checked {
+                Ok(checked) => checked,
+                Err(stop) => break Err(stop),
+            };
+            if to_writer.send(checked).is_err() {
+                break Ok(()); // The writer failed; its error is reported below.
+            }
+            match engine.upload_jobs().get(&job.id) {
+                Ok(j) if j.status == JobStatus::Cancelling => break Err(Stop::Cancelled),
+                Ok(_) => {}
+                Err(e) => break Err(e.into()),
+            }
+        };
+        drop(to_writer);
+        let written = writer.join().expect("the batch writer does not panic");
+        read?;
+        let batches = written.map_err(io)?;
+        if batches.is_empty() {
+            return Err(Stop::Failed(
+                "the file has no rows: one JSON object {\"Id\", \"Metadata\", \"Vector\"} per line"
+                    .into(),
+            ));
         }
-        if chunk.is_empty() && bytes == 0 {
-            break;
-        }
-        let checked: Vec<Result<Vec<u8>, Stop>> = chunk
-            .par_iter()
-            .map(|(line_no, line)| check_line(&c, &namespace, *line_no, line))
-            .collect();
-        for op in checked {
-            out.write_all(&op?).map_err(io)?;
-            rows += 1;
-        }
-        if engine.upload_jobs().get(&job.id)?.status == JobStatus::Cancelling {
-            return Err(Stop::Cancelled);
-        }
-    }
-    out.flush().map_err(io)?;
-    if rows == 0 {
-        return Err(Stop::Failed(
-            "the file has no rows: one JSON object {\"Id\", \"Metadata\", \"Vector\"} per line"
-                .into(),
-        ));
-    }
-    Ok(rows)
+        Ok(batches)
+    })
 }
 
-/// Checks line `line_no` and returns its engine operation as one line of JSON.
+/// Writes the checked operations it receives into batches of at most [`BATCH_ROWS`] rows and
+/// about [`BATCH_BYTES`], each a durable blob file.
+fn write_batches(
+    engine: &Engine,
+    job_id: &str,
+    chunks: std::sync::mpsc::Receiver<Vec<Vec<u8>>>,
+) -> std::io::Result<Vec<Batch>> {
+    let mut batches = Vec::new();
+    let mut open: Option<(BlobWriter, usize)> = None;
+    for op in chunks.into_iter().flatten() {
+        let (blob, rows) = match &mut open {
+            Some(open) => open,
+            None => {
+                let path = spool_path(engine, job_id, &format!("{}.blob", batches.len()));
+                open.insert((BlobWriter::create(&path)?, 0))
+            }
+        };
+        blob.write(if *rows == 0 { b"[" } else { b"," })?;
+        blob.write(&op)?;
+        *rows += 1;
+        if *rows >= BATCH_ROWS || blob.len() >= BATCH_BYTES as u64 {
+            let (mut blob, rows) = open.take().expect("a batch is open");
+            blob.write(b"]")?;
+            batches.push(Batch {
+                blob: blob.finish()?,
+                rows,
+            });
+        }
+    }
+    if let Some((mut blob, rows)) = open {
+        blob.write(b"]")?;
+        batches.push(Batch {
+            blob: blob.finish()?,
+            rows,
+        });
+    }
+    Ok(batches)
+}
+
+/// Checks line `line_no` and returns its engine operation as JSON.
 fn check_line(
     c: &collections::Collection,
     namespace: &uuid::Uuid,
@@ -408,9 +480,8 @@ fn check_line(
     // The fast way keeps the vector's text (most of the line) as sent; a line it does not take,
     // or finds wrong, is read again the slow way, which words the error as always.
     if let Ok(row) = serde_json::from_slice::<RawRow<'_>>(line)
-        && let Some(mut out) = row_op_line(c, row, new_id).map_err(at)?
+        && let Some(out) = row_op_line(c, row, new_id).map_err(at)?
     {
-        out.push(b'\n');
         return Ok(out);
     }
     let row: Row = serde_json::from_slice(line).map_err(|e| {
@@ -419,40 +490,28 @@ fn check_line(
         ))
     })?;
     let op = row_op(c, row, new_id).map_err(at)?;
-    let mut out = serde_json::to_vec(&op).expect("a JSON value serialises");
-    out.push(b'\n');
-    Ok(out)
+    Ok(serde_json::to_vec(&op).expect("a JSON value serialises"))
 }
 
-/// Pushes the operations of `ops` after the first `job.rows_done`, in batches; returns the
-/// table and log sequence of the last batch.
+/// Pushes the batches after the first `job.rows_done` rows (those a run before a restart
+/// pushed); returns the table and log sequence of the last one.
 fn apply(
     engine: &Engine,
     job: &mut UploadJob,
-    ops: &Path,
+    batches: Vec<Batch>,
 ) -> Result<Option<(Arc<pier_engine::Table>, u64)>, Stop> {
-    let io = |e: std::io::Error| Stop::Failed(format!("pier could not read its spool file: {e}"));
-    let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(ops).map_err(io)?);
     let mut last = None;
-    let mut batch = Vec::with_capacity(BATCH_BYTES + (1 << 20));
-    let mut in_batch = 0usize;
-    let skip = job.rows_done as usize;
-    let mut lines = reader.split(b'\n').skip(skip).peekable();
-    while let Some(line) = lines.next() {
-        let line = line.map_err(io)?;
-        batch.push(if in_batch == 0 { b'[' } else { b',' });
-        batch.extend_from_slice(&line);
-        in_batch += 1;
-        if in_batch >= BATCH_ROWS || batch.len() >= BATCH_BYTES || lines.peek().is_none() {
-            batch.push(b']');
-            last = Some(push(engine, job, &batch)?);
-            job.rows_done += in_batch as u64;
-            metrics::counter!("pier_upload_job_rows_total", "app" => job.app.clone())
-                .increment(in_batch as u64);
-            progress(engine, job)?;
-            batch.clear();
-            in_batch = 0;
+    let mut rows_before = 0u64;
+    for batch in batches {
+        rows_before += batch.rows as u64;
+        if rows_before <= job.rows_done {
+            continue;
         }
+        last = Some(push(engine, job, &batch.blob)?);
+        job.rows_done = rows_before;
+        metrics::counter!("pier_upload_job_rows_total", "app" => job.app.clone())
+            .increment(batch.rows as u64);
+        progress(engine, job)?;
     }
     Ok(last)
 }
@@ -469,11 +528,11 @@ fn wait_for_rebuild(engine: &Engine, job: &UploadJob) {
 fn push(
     engine: &Engine,
     job: &UploadJob,
-    batch: &[u8],
+    batch: &Blob,
 ) -> Result<(Arc<pier_engine::Table>, u64), Stop> {
     loop {
         // The operations were built by `row_op` from checked rows: no second parse on receipt.
-        match engine.push_checked(&job.app, &job.table, batch, engine.new_request_id()) {
+        match engine.push_checked_blob(&job.app, &job.table, batch, engine.new_request_id()) {
             Ok(receipt) => return Ok((receipt.table, receipt.seq)),
             Err(r) if r.code == Code::APP_NOT_FOUND && engine.is_rebuilding(&job.app) => {
                 wait_for_rebuild(engine, job);
