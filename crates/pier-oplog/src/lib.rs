@@ -25,7 +25,7 @@ mod segment;
 mod tests;
 
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io;
+use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,6 +43,9 @@ pub const MAX_PAYLOAD_BYTES: usize = 256 << 20;
 
 /// Name of the lock file that keeps two `Log`s from writing one directory.
 const LOCK_FILE: &str = "LOCK";
+
+/// Bytes a [`BlobWriter`] gathers before it writes them to its file.
+const BLOB_WRITE_BUFFER: usize = 1 << 20;
 
 /// Don't keep an append buffer bigger than this around after an unusually large record.
 const MAX_RETAINED_BUF: usize = 4 << 20;
@@ -155,7 +158,7 @@ impl Blob {
 /// Writes a [`Blob`] file. Put it on the log's file system (appending moves it into the
 /// log's directory).
 pub struct BlobWriter {
-    file: File,
+    file: io::BufWriter<File>,
     path: PathBuf,
     len: u64,
     crc: crc32fast::Hasher,
@@ -171,7 +174,7 @@ impl BlobWriter {
         }
         let file = OpenOptions::new().write(true).create_new(true).open(path)?;
         Ok(BlobWriter {
-            file,
+            file: io::BufWriter::with_capacity(BLOB_WRITE_BUFFER, file),
             path: path.to_path_buf(),
             len: 0,
             crc: crc32fast::Hasher::new(),
@@ -180,7 +183,7 @@ impl BlobWriter {
 
     /// Appends bytes to the blob.
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.file.write_all_at(bytes, self.len)?;
+        self.file.write_all(bytes)?;
         self.len += bytes.len() as u64;
         self.crc.update(bytes);
         Ok(())
@@ -198,7 +201,10 @@ impl BlobWriter {
 
     /// Makes the file durable (fdatasync) and returns the blob.
     pub fn finish(self) -> io::Result<Blob> {
-        self.file.sync_data()?;
+        self.file
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_data()?;
         Ok(Blob {
             path: self.path,
             len: self.len,
