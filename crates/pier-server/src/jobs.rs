@@ -275,13 +275,12 @@ async fn steps(engine: &Arc<Engine>, job: &mut UploadJob) -> Result<(), Stop> {
     .await
     .map_err(|e| Stop::Failed(format!("the job's worker failed: {e}")))?;
     *job = job2;
-    if let Some((table, seq)) = last? {
-        let mut committed = table.subscribe_committed();
-        committed
-            .wait_for(|s| *s >= seq)
-            .await
-            .map_err(|_| Stop::Gone)?;
-    }
+    let (table, seq) = last?;
+    let mut committed = table.subscribe_committed();
+    committed
+        .wait_for(|s| *s >= seq)
+        .await
+        .map_err(|_| Stop::Gone)?;
     Ok(())
 }
 
@@ -376,13 +375,19 @@ fn check(engine: &Engine, job: &mut UploadJob, file: &Path) -> Result<Vec<Batch>
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(io(e)),
             };
-            let chunk: Vec<(u64, &[u8])> = block
-                .split_inclusive(|&b| b == b'\n')
-                .filter_map(|line| {
-                    line_no += 1;
-                    (!line.trim_ascii().is_empty()).then_some((line_no, line))
-                })
-                .collect();
+            let mut start = 0;
+            let mut chunk: Vec<(u64, &[u8])> = Vec::new();
+            // Line ends, and the end of a last line without one.
+            let ends = memchr::memchr_iter(b'\n', &block).map(|at| at + 1);
+            let unended = (!block.ends_with(b"\n")).then_some(block.len());
+            for end in ends.chain(unended) {
+                let line = &block[start..end];
+                start = end;
+                line_no += 1;
+                if !line.trim_ascii().is_empty() {
+                    chunk.push((line_no, line));
+                }
+            }
             let checked: Vec<Result<Vec<u8>, Stop>> = chunk
                 .par_iter()
                 .map(|(line_no, line)| check_line(&c, &namespace, *line_no, line))
@@ -451,7 +456,7 @@ impl<R: Read> LineBlocks<R> {
             if self.at_end {
                 return Ok((!block.is_empty()).then_some(block));
             }
-            if let Some(end) = block.iter().rposition(|&b| b == b'\n') {
+            if let Some(end) = memchr::memrchr(b'\n', &block) {
                 self.carry = block[end + 1..].to_vec();
                 block.truncate(end + 1);
                 return Ok(Some(block));
@@ -530,12 +535,12 @@ fn check_line(
 }
 
 /// Pushes the batches after the first `job.rows_done` rows (those a run before a restart
-/// pushed); returns the table and log sequence of the last one.
+/// pushed); returns the table and the log sequence to wait for before success.
 fn apply(
     engine: &Engine,
     job: &mut UploadJob,
     batches: Vec<Batch>,
-) -> Result<Option<(Arc<pier_engine::Table>, u64)>, Stop> {
+) -> Result<(Arc<pier_engine::Table>, u64), Stop> {
     let mut last = None;
     let mut rows_before = 0u64;
     for batch in batches {
@@ -549,7 +554,19 @@ fn apply(
             .increment(batch.rows as u64);
         progress(engine, job)?;
     }
-    Ok(last)
+    match last {
+        Some(last) => Ok(last),
+        None => {
+            // Every batch was pushed before a restart, maybe not yet applied: success waits
+            // for all that is in the log now, which includes them.
+            let table = engine
+                .app(&job.app)
+                .and_then(|app| app.tables.get(&job.table).cloned())
+                .ok_or(Stop::Gone)?;
+            let seq = table.log.last_seq();
+            Ok((table, seq))
+        }
+    }
 }
 
 /// Waits while the job's collection is being rebuilt (`ModifyCollection`, `CreateVectorIndex`):
