@@ -101,7 +101,8 @@ class Pier:
         assert key.get("id") and key.get("secret"), f"unexpected `key create --json` output: {out!r}"
         return key["id"], key["secret"]
 
-    def start(self) -> None:
+    def start(self, ready_timeout: float = READY_TIMEOUT_S) -> None:
+        """Starts `pier serve` and waits until /ready answers 200 (after the log's replay)."""
         cmd = [str(self.binary), "serve", "--data-dir", str(self.data_dir),
                "--listen", f"{self.host}:{self.port}", "--https-listen", self.https_endpoint]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PIER_MANAGER_")}
@@ -111,7 +112,7 @@ class Pier:
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
-        deadline = time.monotonic() + READY_TIMEOUT_S
+        deadline = time.monotonic() + ready_timeout
         last = "no answer yet"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -126,7 +127,7 @@ class Pier:
                 last = repr(e)
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"pier was not ready within {READY_TIMEOUT_S:.0f}s (last: {last}); "
+        raise RuntimeError(f"pier was not ready within {ready_timeout:.0f}s (last: {last}); "
                            f"log tail:\n{_tail(self.log_path)}")
 
     def stop(self) -> int | None:

@@ -229,7 +229,8 @@ def test_a_restart_in_the_middle_resumes_the_job(tmp_path, big_file, moment):
         os.killpg(server.proc.pid, signal.SIGKILL)
         assert before.status == "Running" and not before.completed, "the job ended before the crash"
         server.proc.wait(timeout=10)
-        server.start()
+        # Ready once the log is replayed: after the "indexing" kill, that is the whole file.
+        server.start(ready_timeout=JOB_TIMEOUT_S)
         job = c.wait(job_id)
         assert (job.status, job.progress, job.error) == ("Success", rows, "")
         # Rows applied before the crash and again after it are there once.

@@ -27,7 +27,7 @@ use pier_engine::jobs::{JobError, JobStatus, UploadJob};
 use pier_engine::{Blob, BlobWriter};
 use pier_model::Code;
 use rayon::prelude::*;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -364,29 +364,31 @@ fn check(engine: &Engine, job: &mut UploadJob, file: &Path) -> Result<Vec<Batch>
         .ok_or(Stop::Gone)?
         .def;
     let namespace = uuid::Uuid::parse_str(&job.id).unwrap_or_default();
-    let mut blocks = LineBlocks::new(std::fs::File::open(file).map_err(io)?, CHECK_CHUNK_BYTES);
+    let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(file).map_err(io)?);
     let (to_writer, checked_chunks) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
     std::thread::scope(|scope| {
         let writer = scope.spawn(|| write_batches(engine, &job.id, checked_chunks));
         let mut line_no = 0u64;
+        let mut chunk: Vec<(u64, Vec<u8>)> = Vec::new();
         let read = loop {
-            let block = match blocks.next_block() {
-                Ok(Some(block)) => block,
-                Ok(None) => break Ok(()),
-                Err(e) => break Err(io(e)),
-            };
-            let mut start = 0;
-            let mut chunk: Vec<(u64, &[u8])> = Vec::new();
-            // Line ends, and the end of a last line without one.
-            let ends = memchr::memchr_iter(b'\n', &block).map(|at| at + 1);
-            let unended = (!block.ends_with(b"\n")).then_some(block.len());
-            for end in ends.chain(unended) {
-                let line = &block[start..end];
-                start = end;
+            // The next chunk: whole lines, about CHECK_CHUNK_BYTES of them.
+            chunk.clear();
+            let mut bytes = 0;
+            while bytes < CHECK_CHUNK_BYTES {
+                let mut line = Vec::new();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) => return Err(io(e)),
+                }
                 line_no += 1;
+                bytes += line.len();
                 if !line.trim_ascii().is_empty() {
                     chunk.push((line_no, line));
                 }
+            }
+            if chunk.is_empty() && bytes == 0 {
+                break Ok(());
             }
             let checked: Vec<Result<Vec<u8>, Stop>> = chunk
                 .par_iter()
@@ -420,50 +422,6 @@ fn check(engine: &Engine, job: &mut UploadJob, file: &Path) -> Result<Vec<Batch>
         }
         Ok(batches)
     })
-}
-
-/// Reads a file in blocks of whole lines, about `block_bytes` each (a longer line makes a
-/// longer block): lines are checked where they lie in the block, not copied out one by one.
-struct LineBlocks<R> {
-    reader: R,
-    block_bytes: usize,
-    /// The start of a line that the previous block cut off.
-    carry: Vec<u8>,
-    at_end: bool,
-}
-
-impl<R: Read> LineBlocks<R> {
-    fn new(reader: R, block_bytes: usize) -> Self {
-        LineBlocks {
-            reader,
-            block_bytes,
-            carry: Vec::new(),
-            at_end: false,
-        }
-    }
-
-    /// The next block: whole lines (the last one may lack its `\n` at the end of the file).
-    fn next_block(&mut self) -> std::io::Result<Option<Vec<u8>>> {
-        let mut block = std::mem::take(&mut self.carry);
-        loop {
-            if !self.at_end {
-                let want = self.block_bytes.saturating_sub(block.len()).max(1);
-                let read = (&mut self.reader)
-                    .take(want as u64)
-                    .read_to_end(&mut block)?;
-                self.at_end = read == 0;
-            }
-            if self.at_end {
-                return Ok((!block.is_empty()).then_some(block));
-            }
-            if let Some(end) = memchr::memrchr(b'\n', &block) {
-                self.carry = block[end + 1..].to_vec();
-                block.truncate(end + 1);
-                return Ok(Some(block));
-            }
-            // No line ends in the block yet: read on.
-        }
-    }
 }
 
 /// Writes the checked operations it receives into batches of at most [`BATCH_ROWS`] rows and
@@ -600,35 +558,5 @@ fn push(
             }
             Err(r) => return Err(Stop::Failed(r.message)),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::LineBlocks;
-
-    fn blocks(text: &str, block_bytes: usize) -> Vec<String> {
-        let mut reader = LineBlocks::new(text.as_bytes(), block_bytes);
-        let mut out = Vec::new();
-        while let Some(block) = reader.next_block().expect("reading memory does not fail") {
-            out.push(String::from_utf8(block).expect("utf-8"));
-        }
-        out
-    }
-
-    #[test]
-    fn blocks_hold_whole_lines_and_every_byte_once() {
-        let text = "aa\nbbbb\n\ncccccccccc\nd";
-        for block_bytes in [1, 2, 3, 5, 8, 64] {
-            let got = blocks(text, block_bytes);
-            assert_eq!(got.concat(), text, "block size {block_bytes}");
-            // Every block but the last ends a line; a line longer than a block is whole.
-            for block in &got[..got.len() - 1] {
-                assert!(block.ends_with('\n'), "{got:?}");
-            }
-            assert!(got.iter().any(|b| b.contains("cccccccccc")), "{got:?}");
-        }
-        assert_eq!(blocks("x\ny\n", 64), vec!["x\ny\n"]);
-        assert!(blocks("", 8).is_empty());
     }
 }
