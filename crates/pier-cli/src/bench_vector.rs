@@ -72,9 +72,14 @@ pub struct VectorBench {
     /// Seconds of the concurrent throughput run at each ef.
     #[arg(long, default_value_t = 5)]
     throughput_secs: u64,
-    /// The server's data dir (default: a temporary one).
+    /// The server's data dir (default: a temporary one). It is kept, so a later run with the
+    /// same data settings and `--reuse` can measure queries without loading again.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// With --data-dir: if its table already holds every vector (an earlier run with the same
+    /// data settings), skip the load and measure queries only.
+    #[arg(long, requires = "data_dir")]
+    reuse: bool,
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -230,49 +235,59 @@ struct EfResult {
     server_cpu_ms: f64,
 }
 
-/// Runs the benchmark.
-pub async fn vectors(b: VectorBench) -> anyhow::Result<()> {
-    let ip = match b.metric.as_str() {
-        "ip" => true,
-        "l2" => false,
-        other => bail!("--metric must be ip or l2, got {other}"),
-    };
-    let (base, queries) = match (&b.base, &b.queries) {
-        (Some(base), Some(q)) => (read_npy(base)?, read_npy(q)?),
-        _ => (
-            synthetic(b.vectors, b.dim, b.clusters, ip, 1),
-            synthetic(b.query_count, b.dim, b.clusters, ip, 2),
-        ),
-    };
-    if base.dim != queries.dim {
-        bail!(
-            "base vectors have {} values, queries {}",
-            base.dim,
-            queries.dim
-        );
-    }
-    let queries = Matrix {
-        dim: queries.dim,
-        data: queries.data[..b.query_count.min(queries.rows()) * queries.dim].to_vec(),
-    };
-    let n = base.rows();
-    eprintln!(
-        "{n} base vectors and {} queries of dimension {} ({}), load {:.1}",
-        queries.rows(),
-        base.dim,
-        machine(),
-        load_average()
-    );
-    let (server, client) = start_server(
-        b.data_dir.as_deref(),
-        &["--commit-interval-ms".into(), "200".into()],
-    )
-    .await?;
-    let pid = server.child.id();
-    let http = reqwest::Client::new();
-    let auth = (client.key_id.clone(), client.secret.clone());
-    let endpoint = client.endpoint.clone();
+/// What the load phase measured.
+struct LoadStats {
+    acked_secs: f64,
+    indexed_secs: f64,
+    cpu_secs: f64,
+    peak_rss: u64,
+    peak_anon: u64,
+    rss_after: u64,
+    anon_after: u64,
+}
 
+/// The server under test and how to reach it.
+struct BenchServer<'a> {
+    pid: u32,
+    http: &'a reqwest::Client,
+    auth: &'a (String, String),
+    endpoint: &'a str,
+}
+
+impl BenchServer<'_> {
+    /// The table's info, or None if it does not exist.
+    async fn info(&self, info_url: &str) -> anyhow::Result<Option<Value>> {
+        let r = self
+            .http
+            .get(info_url)
+            .basic_auth(&self.auth.0, Some(&self.auth.1))
+            .send()
+            .await?;
+        if r.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        Ok(Some(r.error_for_status()?.json().await?))
+    }
+
+    /// Whether the table exists with `n` documents, every one in the graph.
+    async fn holds(&self, info_url: &str, n: usize) -> anyhow::Result<bool> {
+        Ok(self.info(info_url).await?.is_some_and(|info| {
+            info["table"]["documents"].as_u64() == Some(n as u64)
+                && info["table"]["vectors"].as_u64() >= Some(n as u64)
+        }))
+    }
+}
+
+/// Creates the table and pushes every base vector, then waits until all are searchable.
+async fn load(
+    b: &VectorBench,
+    base: &Arc<Matrix>,
+    ip: bool,
+    server: &BenchServer<'_>,
+    info_url: &str,
+) -> anyhow::Result<LoadStats> {
+    let (pid, http, auth, endpoint) = (server.pid, server.http, server.auth, server.endpoint);
+    let n = base.rows();
     let mut build = json!({
         "proxima.hnsw.builder.max_neighbor_count": b.m * 2,
         "proxima.hnsw.builder.efconstruction": b.ef_construction,
@@ -316,7 +331,6 @@ pub async fn vectors(b: VectorBench) -> anyhow::Result<()> {
     };
 
     // Load: `clients` pushers take batches in turn.
-    let base = Arc::new(base);
     let next = Arc::new(AtomicU64::new(0));
     let pb = bar(n as u64, "vectors acknowledged");
     let started = Instant::now();
@@ -329,7 +343,7 @@ pub async fn vectors(b: VectorBench) -> anyhow::Result<()> {
             next.clone(),
             pb.clone(),
             auth.clone(),
-            endpoint.clone(),
+            endpoint.to_string(),
         );
         let batch = b.batch_docs.max(1) as u64;
         pushers.push(tokio::spawn(async move {
@@ -370,11 +384,10 @@ pub async fn vectors(b: VectorBench) -> anyhow::Result<()> {
     let acked_secs = started.elapsed().as_secs_f64();
 
     // Indexed: every vector in the graph.
-    let info_url = format!("{endpoint}/api/v1/vector-tables/{TABLE}");
     let pb = bar(n as u64, "vectors indexed");
     loop {
         let info: Value = http
-            .get(&info_url)
+            .get(info_url)
             .basic_auth(&auth.0, Some(&auth.1))
             .send()
             .await?
@@ -393,6 +406,74 @@ pub async fn vectors(b: VectorBench) -> anyhow::Result<()> {
     sampler.abort();
     let rss_after_load = proc_status_bytes(pid, "VmRSS").unwrap_or(0);
     let anon_after_load = proc_status_bytes(pid, "RssAnon").unwrap_or(0);
+    Ok(LoadStats {
+        acked_secs,
+        indexed_secs,
+        cpu_secs: load_cpu,
+        peak_rss: peak_rss.load(Ordering::Relaxed),
+        peak_anon: peak_anon.load(Ordering::Relaxed),
+        rss_after: rss_after_load,
+        anon_after: anon_after_load,
+    })
+}
+
+/// Runs the benchmark.
+pub async fn vectors(b: VectorBench) -> anyhow::Result<()> {
+    let ip = match b.metric.as_str() {
+        "ip" => true,
+        "l2" => false,
+        other => bail!("--metric must be ip or l2, got {other}"),
+    };
+    let (base, queries) = match (&b.base, &b.queries) {
+        (Some(base), Some(q)) => (read_npy(base)?, read_npy(q)?),
+        _ => (
+            synthetic(b.vectors, b.dim, b.clusters, ip, 1),
+            synthetic(b.query_count, b.dim, b.clusters, ip, 2),
+        ),
+    };
+    if base.dim != queries.dim {
+        bail!(
+            "base vectors have {} values, queries {}",
+            base.dim,
+            queries.dim
+        );
+    }
+    let queries = Matrix {
+        dim: queries.dim,
+        data: queries.data[..b.query_count.min(queries.rows()) * queries.dim].to_vec(),
+    };
+    let n = base.rows();
+    eprintln!(
+        "{n} base vectors and {} queries of dimension {} ({}), load {:.1}",
+        queries.rows(),
+        base.dim,
+        machine(),
+        load_average()
+    );
+    let (server, client) = start_server(
+        b.data_dir.as_deref(),
+        &["--commit-interval-ms".into(), "200".into()],
+    )
+    .await?;
+    let pid = server.child.id();
+    let http = reqwest::Client::new();
+    let auth = (client.key_id.clone(), client.secret.clone());
+    let endpoint = client.endpoint.clone();
+
+    let base = Arc::new(base);
+    let info_url = format!("{endpoint}/api/v1/vector-tables/{TABLE}");
+    let target = BenchServer {
+        pid,
+        http: &http,
+        auth: &auth,
+        endpoint: &endpoint,
+    };
+    let load = if b.reuse && target.holds(&info_url, n).await? {
+        eprintln!("the table in the data dir holds all {n} vectors: load skipped");
+        None
+    } else {
+        Some(load(&b, &base, ip, &target, &info_url).await?)
+    };
 
     eprintln!("computing exact neighbours of {} queries", queries.rows());
     let truth = tokio::task::block_in_place(|| ground_truth(&base, &queries, b.k, ip));
@@ -489,26 +570,34 @@ pub async fn vectors(b: VectorBench) -> anyhow::Result<()> {
         "{n} vectors × {} d, metric {}, storage {}, M {}, ef_construction {}, {} push clients × {} docs\n",
         base.dim, b.metric, b.storage, b.m, b.ef_construction, b.clients, b.batch_docs
     );
-    println!("| load | value |\n|---|---|");
-    println!(
-        "| acknowledged (durable) | {:.0} vectors/s ({acked_secs:.1} s) |",
-        n as f64 / acked_secs
-    );
-    println!(
-        "| indexed (in the graph and searchable) | {:.0} vectors/s ({indexed_secs:.1} s from the first push) |",
-        n as f64 / indexed_secs
-    );
-    println!(
-        "| server CPU while loading | {load_cpu:.0} s ({:.2} cores) |",
-        load_cpu / indexed_secs
-    );
-    println!(
-        "| server memory | peak VmRSS {} MiB, RssAnon {} MiB; after load VmRSS {} MiB, RssAnon {} MiB |\n",
-        peak_rss.load(Ordering::Relaxed) >> 20,
-        peak_anon.load(Ordering::Relaxed) >> 20,
-        rss_after_load >> 20,
-        anon_after_load >> 20
-    );
+    match &load {
+        Some(l) => {
+            println!("| load | value |\n|---|---|");
+            println!(
+                "| acknowledged (durable) | {:.0} vectors/s ({:.1} s) |",
+                n as f64 / l.acked_secs,
+                l.acked_secs
+            );
+            println!(
+                "| indexed (in the graph and searchable) | {:.0} vectors/s ({:.1} s from the first push) |",
+                n as f64 / l.indexed_secs,
+                l.indexed_secs
+            );
+            println!(
+                "| server CPU while loading | {:.0} s ({:.2} cores) |",
+                l.cpu_secs,
+                l.cpu_secs / l.indexed_secs
+            );
+            println!(
+                "| server memory | peak VmRSS {} MiB, RssAnon {} MiB; after load VmRSS {} MiB, RssAnon {} MiB |\n",
+                l.peak_rss >> 20,
+                l.peak_anon >> 20,
+                l.rss_after >> 20,
+                l.anon_after >> 20
+            );
+        }
+        None => println!("(load skipped: the table in --data-dir was reused)\n"),
+    }
     println!(
         "| ef | recall@{} | p50 ms | p99 ms | QPS, 1 client | QPS, {} clients | server CPU ms/query |",
         b.k, b.clients
@@ -525,9 +614,10 @@ pub async fn vectors(b: VectorBench) -> anyhow::Result<()> {
             "machine": machine(),
             "vectors": n, "dim": base.dim, "metric": b.metric, "storage": b.storage,
             "m": b.m, "ef_construction": b.ef_construction,
-            "acked_per_sec": n as f64 / acked_secs, "indexed_per_sec": n as f64 / indexed_secs,
-            "peak_rss_bytes": peak_rss.load(Ordering::Relaxed),
-            "peak_rss_anon_bytes": peak_anon.load(Ordering::Relaxed),
+            "acked_per_sec": load.as_ref().map(|l| n as f64 / l.acked_secs),
+            "indexed_per_sec": load.as_ref().map(|l| n as f64 / l.indexed_secs),
+            "peak_rss_bytes": load.as_ref().map(|l| l.peak_rss),
+            "peak_rss_anon_bytes": load.as_ref().map(|l| l.peak_anon),
             "queries": results.iter().map(|r| json!({"ef": r.ef, "recall": r.recall, "p50_ms": r.p50_ms,
                 "p99_ms": r.p99_ms, "qps_one": r.qps_one, "qps_many": r.qps_many, "server_cpu_ms": r.server_cpu_ms})).collect::<Vec<_>>(),
         });

@@ -16,6 +16,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8700";
 /// listen = "127.0.0.1:8700"
 /// commit_interval_ms = 200      # how often applied pushes become searchable
 /// max_unapplied_mb = 256        # per table; beyond it pushes get 3007 (retry)
+/// store_cache_mb = 256          # document store block cache
 /// log_format = "text"           # or "json"
 /// https_listen = "127.0.0.1:8743"  # HTTPS (same routes); off unless set
 /// tls_cert = "/etc/pier/cert.pem"  # with tls_key; default: a self-signed pair in <data_dir>/tls
@@ -31,6 +32,7 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub commit_interval_ms: Option<u64>,
     pub max_unapplied_mb: Option<u64>,
+    pub store_cache_mb: Option<u64>,
     pub log_format: Option<String>,
     pub https_listen: Option<String>,
     pub tls_cert: Option<PathBuf>,
@@ -50,5 +52,30 @@ impl FileConfig {
             .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
         toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("config file {} is invalid: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_every_documented_key_and_refuses_unknown_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pier.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/srv/pier\"\ncommit_interval_ms = 50\nmax_unapplied_mb = 64\nstore_cache_mb = 512\n",
+        )
+        .unwrap();
+        let c = FileConfig::load(Some(&path)).unwrap();
+        assert_eq!(c.data_dir, Some(PathBuf::from("/srv/pier")));
+        assert_eq!(c.commit_interval_ms, Some(50));
+        assert_eq!(c.max_unapplied_mb, Some(64));
+        assert_eq!(c.store_cache_mb, Some(512));
+
+        std::fs::write(&path, "store_cache = 512\n").unwrap();
+        let e = FileConfig::load(Some(&path)).unwrap_err().to_string();
+        assert!(e.contains("store_cache"), "{e}");
     }
 }

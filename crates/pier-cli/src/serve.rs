@@ -13,7 +13,7 @@ use std::time::Duration;
 /// Flags of `pier serve` (each also read from its PIER_* variable; flags win).
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// A TOML config file (keys: data_dir, listen, commit_interval_ms, max_unapplied_mb, log_format).
+    /// A TOML config file (keys: the long flags with _ for -, e.g. commit_interval_ms).
     #[arg(long, env = "PIER_CONFIG")]
     config: Option<PathBuf>,
     /// Where pier keeps its data [default: ./pier-data].
@@ -28,6 +28,10 @@ pub struct ServeArgs {
     /// Per table, MB pushed but not yet processed before pushes get 3007 (retry) [default: 256].
     #[arg(long, env = "PIER_MAX_UNAPPLIED_MB")]
     max_unapplied_mb: Option<u64>,
+    /// Memory for the document store's block cache, in MB: larger helps queries on big
+    /// tables (their hits' documents are read from the store) [default: 256].
+    #[arg(long, env = "PIER_STORE_CACHE_MB")]
+    store_cache_mb: Option<u64>,
     /// Log format: text or json [default: text].
     #[arg(long, env = "PIER_LOG_FORMAT")]
     log_format: Option<String>,
@@ -108,6 +112,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(mb) = args.max_unapplied_mb.or(file.max_unapplied_mb) {
         config.max_unapplied_bytes = mb << 20;
+    }
+    if let Some(mb) = args.store_cache_mb.or(file.store_cache_mb) {
+        config.store_cache_bytes = mb << 20;
     }
 
     let https_listen = args.https_listen.or(file.https_listen);

@@ -53,6 +53,10 @@ pub struct EngineConfig {
     pub log_segment_bytes: u64,
     /// How long `GET /api/v1/requests/{id}` remembers a processed request.
     pub request_retention: Duration,
+    /// Memory for the document store's block cache (decompressed blocks, their indexes and
+    /// filters). Queries read the stored documents of their hits and map graph keys to primary
+    /// keys through it; past a few hundred thousand documents those reads miss a small cache.
+    pub store_cache_bytes: u64,
 }
 
 impl EngineConfig {
@@ -64,6 +68,7 @@ impl EngineConfig {
             max_unapplied_bytes: 256 * 1024 * 1024,
             log_segment_bytes: 64 * 1024 * 1024,
             request_retention: Duration::from_secs(7 * 24 * 3600),
+            store_cache_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -265,6 +270,7 @@ impl Engine {
             // journal entry names its compression, so journals written with lz4 still recover;
             // the tables flushed from the journal are compressed as before.
             .journal_compression(fjall::CompressionType::None)
+            .cache_size(config.store_cache_bytes)
             .open()
             .map_err(|e| match e {
                 fjall::Error::Locked => EngineError::Storage(format!(
