@@ -589,3 +589,22 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_cache_is_the_configured_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = EngineConfig::new(dir.path());
+        assert_eq!(
+            config.store_cache_bytes,
+            256 << 20,
+            "the documented default"
+        );
+        config.store_cache_bytes = 48 << 20;
+        let engine = Engine::open(config).unwrap();
+        assert_eq!(engine.shared.db.cache_capacity(), 48 << 20);
+    }
+}
