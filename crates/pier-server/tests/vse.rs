@@ -384,6 +384,20 @@ async fn query_fetch_and_multi_query_match_exact_answers() {
         m.contains("'tags' is MULTI_STRING") && m.contains(r#"tags="even""#),
         "{v}"
     );
+    // A string field inside arithmetic: 6127, naming the field.
+    let (status, v) = s
+        .call(
+            "query",
+            &json!({"tableName": "docs", "vector": q, "filter": "title+1=3"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["errorCode"], json!(6127), "{v}");
+    let m = v["errorMsg"].as_str().unwrap();
+    assert!(
+        m.contains("'title' is STRING") && m.contains("arithmetic"),
+        "{v}"
+    );
     // Quoted, the same comparison is accepted.
     let v = s
         .ok(

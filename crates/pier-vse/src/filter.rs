@@ -19,8 +19,8 @@
 //! STRING (TEXT, MULTI_STRING) field compared with a bare word, an unquoted number or an
 //! arithmetic expression gets 6135 ("put string constants in double quotes": `title=1` or
 //! `title=1+2` would otherwise compare the field's text as a number and silently match almost
-//! nothing). Syntax errors are 6113 (6115 in sort
-//! expressions), with the character position.
+//! nothing); a string field inside arithmetic (`title+1=3`) gets 6127 for the same reason.
+//! Syntax errors are 6113 (6115 in sort expressions), with the character position.
 
 use crate::codes::Code;
 use crate::error::VseError;
@@ -358,6 +358,7 @@ fn split_top_level(text: &str, sep: char) -> Vec<&str> {
 fn resolve_expr(expr: &mut Expr, schema: &VectorTableSchema, what: &str) -> Result<(), VseError> {
     // A STRING field compared with a bare word or a number: it was meant as a string constant.
     check_unquoted(expr, schema, what)?;
+    check_string_arithmetic(expr, schema, what)?;
     expr.visit_mut(&mut |e| {
         let Expr::Field(name) = e else {
             return Ok(());
@@ -443,6 +444,44 @@ fn check_unquoted(expr: &Expr, schema: &VectorTableSchema, what: &str) -> Result
                 ),
             ));
             return;
+        }
+    });
+    result
+}
+
+/// 6127: a string field (STRING, TEXT or their multi-value forms) inside arithmetic, as in
+/// `title+1=3` or `-title<0`. The executor would read the field's text as a number, which
+/// silently matches nothing for text that is not numeric, so the request is refused.
+fn check_string_arithmetic(
+    expr: &Expr,
+    schema: &VectorTableSchema,
+    what: &str,
+) -> Result<(), VseError> {
+    let mut result = Ok(());
+    expr.visit(&mut |e| {
+        if result.is_err() {
+            return;
+        }
+        let operands: &[&Expr] = match e {
+            Expr::Arith { left, right, .. } => &[left.as_ref(), right.as_ref()],
+            Expr::Neg(x) => &[x.as_ref()],
+            _ => return,
+        };
+        for operand in operands {
+            let Expr::Field(f) = operand else {
+                continue;
+            };
+            if let Some(field) = schema.field(f).filter(|x| x.field_type.is_string()) {
+                result = Err(VseError::new(
+                    Code::BAD_FIELD,
+                    format!(
+                        "{what}: field '{name}' is {kind}, so it cannot be used in arithmetic (+ - * / & ^ |); compare it with a double-quoted string instead, as in {name}=\"text\"",
+                        name = field.name,
+                        kind = field.field_type.name()
+                    ),
+                ));
+                return;
+            }
         }
     });
     result
@@ -1139,6 +1178,10 @@ mod tests {
             ("2.5<ns", 6135),
             ("cate_id=1 AND title!=-3", 6135),
             ("tags=7", 6135),
+            ("ns+1=3", 6127),
+            ("cate_id=1 AND 2*NS>1", 6127),
+            ("-ns<0", 6127),
+            ("(cate_id+(tags&1))=2", 6127),
         ] {
             let e = Filter::parse(s).unwrap().resolve(&schema).unwrap_err();
             assert_eq!(e.code.0, code, "{s}: {}", e.message);
